@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Starts evcxr_jupyter for the "Rust (difftheory)" kernel with a persistent build folder.
+#
+# evcxr rebuilds the notebook's crates in EVCXR_TMPDIR; keeping that folder between kernels makes
+# the second notebook start in seconds instead of recompiling Polars. Two kernels must not share
+# one folder (they race and fail), so each kernel takes the first free slot under $DT_CACHE,
+# holding a lock on it for its whole life: one kernel at a time reuses slot 0, a second kernel open
+# at the same time gets slot 1, and so on.
+set -euo pipefail
+: "${DT_EVCXR:?DT_EVCXR is set by the kernel spec}"
+: "${DT_CACHE:?DT_CACHE is set by the kernel spec}"
+slot=0
+while :; do
+  dir="$DT_CACHE/evcxr-build-$slot"
+  mkdir -p "$dir"
+  exec 9>"$dir.lock"
+  if flock -n 9; then break; fi
+  exec 9>&-
+  slot=$((slot + 1))
+done
+export EVCXR_TMPDIR="$dir"
+exec "$DT_EVCXR" --control_file "$1"

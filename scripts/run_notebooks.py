@@ -1,0 +1,166 @@
+"""Execute notebooks headlessly on the project's kernel, fail on any cell error, export reports.
+
+    python scripts/run_notebooks.py [--size small|full] [--reports DIR] [--kernel NAME] NOTEBOOK...
+
+Each notebook runs in a fresh kernel, from its own folder. A notebook fails when any cell
+
+- has an `error` output (a compile error, or an error the kernel reports),
+- prints `panicked at` on standard error (evcxr catches the panic and goes on: nbconvert alone
+  would exit 0),
+- prints anything else on standard error: that is how evcxr reports an `Err` returned through
+  `?` at the top level of a cell (the cell's status is still "ok"). Progress lines of sweeps go to
+  standard output inside the kernel, so a clean notebook prints nothing there,
+- or when the kernel dies or a cell times out.
+
+For every notebook the executed copy goes to REPORTS/executed/NAME.ipynb (also on failure, so the
+failing output can be read), and a self-contained HTML page to REPORTS/NAME.html: nbconvert's lab
+template with the external <script src> tags removed and plotly.js inlined once, so it opens with
+no network. REPORTS/index.html links them all, with the status and time of each. The last line
+printed is `notebooks: N passed, M failed`; the exit code is 1 when any failed.
+"""
+
+import argparse
+import html
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbclient
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+PROGRESS = re.compile(r"^\[[^\]]+\] \d+/\d+ tasks")
+
+
+def cell_failures(nb):
+    """(cell index, kind, first line) for every failing cell of an executed notebook."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        stderr = []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                out.append((i, "error", f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()))
+            elif o.get("output_type") == "stream" and o.get("name") == "stderr":
+                stderr.append(o.get("text", ""))
+        text = "".join(stderr)
+        if "panicked at" in text:
+            lines = [l for l in text.splitlines() if l.strip()]
+            at = next((k for k, l in enumerate(lines) if "panicked at" in l), 0)
+            msg = lines[at + 1] if at + 1 < len(lines) else lines[at]
+            out.append((i, "panic", msg.strip()))
+        else:
+            rest = [l for l in text.splitlines() if l.strip() and not PROGRESS.match(l)]
+            if rest:
+                out.append((i, "stderr", f"{rest[0].strip()} (an Err returned through `?`, or output on stderr)"))
+    return out
+
+
+def plotly_js():
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def export_html(nb, title):
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    # No network: drop external scripts (require.js, MathJax from CDNs), inline plotly.js once.
+    body = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
+    inline = "<script type=\"text/javascript\">" + plotly_js().replace("</script", "<\\/script") + "</script>"
+    return body.replace("</head>", inline + "\n</head>", 1)
+
+
+def run_one(path, args):
+    nb = nbformat.read(path, as_version=4)
+    started = time.time()
+    crash = None
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name=args.kernel,
+        timeout=args.timeout,
+        startup_timeout=180,
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()
+    except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
+        crash = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    elapsed = time.time() - started
+    failures = cell_failures(nb)
+    if crash:
+        failures.append((-1, "kernel", crash))
+    return nb, elapsed, failures
+
+
+def write_index(reports, rows):
+    items = []
+    for name, status, secs, detail in rows:
+        color = "#1a7f37" if status == "passed" else "#cf222e"
+        items.append(
+            f"<tr><td><a href=\"{html.escape(name)}.html\">{html.escape(name)}</a></td>"
+            f"<td style=\"color:{color}\">{status}</td><td>{secs:.1f} s</td><td>{html.escape(detail)}</td></tr>"
+        )
+    others = sorted(p.name for p in reports.glob("*.html") if p.name != "index.html" and p.stem not in {r[0] for r in rows})
+    extra = "".join(f"<li><a href=\"{html.escape(o)}\">{html.escape(o)}</a></li>" for o in others)
+    page = (
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>difftheory reports</title>"
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}td,th{padding:4px 10px;text-align:left}</style>"
+        "</head><body><h1>difftheory reports</h1><table><tr><th>notebook</th><th>status</th><th>time</th><th>detail</th></tr>"
+        + "".join(items)
+        + "</table>"
+        + (f"<h2>Reports written by the notebooks</h2><ul>{extra}</ul>" if extra else "")
+        + "</body></html>"
+    )
+    (reports / "index.html").write_text(page, encoding="utf-8")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="+", type=Path)
+    ap.add_argument("--kernel", default="difftheory")
+    ap.add_argument("--reports", type=Path, default=Path("reports"))
+    ap.add_argument("--size", choices=["small", "full"], default="full", help="DIFFTHEORY_SIZE for the notebooks")
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell (the first cell builds the crate)")
+    ap.add_argument("--no-index", action="store_true", help="do not write REPORTS/index.html")
+    args = ap.parse_args()
+
+    os.environ["DIFFTHEORY_SIZE"] = args.size
+    os.environ["DIFFTHEORY_REPORTS"] = str(args.reports.resolve())
+    (args.reports / "executed").mkdir(parents=True, exist_ok=True)
+    rows, failed = [], 0
+    for path in args.notebooks:
+        if not path.exists():
+            print(f"FAIL {path}: no such notebook", flush=True)
+            failed += 1
+            continue
+        print(f"RUN  {path} (size {args.size})", flush=True)
+        nb, secs, failures = run_one(path.resolve(), args)
+        name = path.stem
+        nbformat.write(nb, args.reports / "executed" / path.name)
+        (args.reports / f"{name}.html").write_text(export_html(nb, name), encoding="utf-8")
+        if failures:
+            failed += 1
+            for i, kind, msg in failures:
+                where = f"cell {i}" if i >= 0 else "kernel"
+                print(f"FAIL {path} {where}: {kind}: {msg}", flush=True)
+            rows.append((name, "failed", secs, "; ".join(f"{k}: {m}" for _, k, m in failures)[:300]))
+        else:
+            print(f"PASS {path} ({secs:.1f} s)", flush=True)
+            rows.append((name, "passed", secs, ""))
+    if not args.no_index:
+        write_index(args.reports, rows)
+    passed = len(args.notebooks) - failed
+    print(f"notebooks: {passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

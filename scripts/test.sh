@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: set everything up, then
+#   1. cargo test with every feature CI can build (torch on the CPU-only libtorch),
+#   2. the notebook-runner tests (deliberately broken notebooks must fail, a clean one pass),
+#   3. every notebook in notebooks/ executed headlessly on the project's kernel at the small size,
+#      failing on any cell error; the executed notebooks and HTML reports land in reports/.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+t0=$(date +%s)
+stamp() { echo "[test $(date +%H:%M:%S), +$(( $(date +%s) - t0 )) s] $*"; }
+
+stamp "setup"
+bash scripts/setup.sh --torch "${DIFFTHEORY_TORCH:-cpu}"
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+stamp "cargo test --all-features"
+cargo test --all-features --locked
+
+stamp "notebook runner tests"
+"$DT_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_notebook_runner.py
+
+stamp "notebooks (size small)"
+"$DT_VENV/bin/python" scripts/run_notebooks.py --size small --reports reports notebooks/*.ipynb
+
+stamp "all tests passed"

@@ -1,0 +1,236 @@
+//! The `difftheory` command line: one subcommand per experiment, all of one shape.
+//!
+//! `difftheory <experiment> [--<param> v | --<param> v1,v2,...] [--trials N] [--seed N]
+//! [--out FILE.csv|.parquet|.json] [--raw FILE] [--report FILE.html] [--checkpoint DIR]
+//! [--time-budget SECONDS]`. Without `--out` the summary table is printed. Bad values give one line
+//! naming the parameter and the accepted range, and exit code 2.
+
+mod args;
+mod doctor;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::experiments::{gaussian_kl, ExperimentOutput, RunOptions};
+use crate::plot::report::Report;
+use crate::plot::Figure;
+use crate::sweep::{write_frame, Progress};
+use args::List;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "difftheory",
+    version,
+    about = "Explore and check the theory of diffusion models: closed forms against Monte Carlo.",
+    after_help = "Every experiment takes comma-separated lists for its sweep axes, --trials, --seed, \
+                  --out FILE.csv|.parquet|.json, --report FILE.html, --checkpoint DIR and --time-budget SECONDS.\n\
+                  `difftheory <experiment> --help` lists its parameters."
+)]
+struct Cli {
+    /// Worker threads (default: all cores; RAYON_NUM_THREADS also works).
+    #[arg(long, global = true, value_parser = args::count(1))]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// KL between two isotropic Gaussians in d dimensions: closed form against Monte Carlo.
+    GaussianKl(GaussianKlArgs),
+    /// Print the versions and state a bug report needs.
+    Doctor,
+}
+
+/// Options every experiment shares.
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// Base seed; task i uses a seed derived from (seed, i).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the summary table here (.csv, .parquet or .json) instead of printing it.
+    #[arg(long, value_parser = args::table_path)]
+    out: Option<PathBuf>,
+    /// Also write the per-replicate table here (.csv, .parquet or .json).
+    #[arg(long, value_parser = args::table_path)]
+    raw: Option<PathBuf>,
+    /// Write a self-contained HTML report (figure and table; opens offline).
+    #[arg(long, value_parser = args::html_path)]
+    report: Option<PathBuf>,
+    /// Keep finished chunks in this folder and resume from it.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Start no new chunk after this many seconds (the result is then partial).
+    #[arg(long, value_parser = args::seconds)]
+    time_budget: Option<Duration>,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Common {
+    fn options(&self, trials: usize) -> RunOptions {
+        RunOptions {
+            trials,
+            seed: self.seed,
+            checkpoint: self.checkpoint.clone(),
+            time_budget: self.time_budget,
+            progress: if self.quiet {
+                Progress::Off
+            } else {
+                Progress::Stderr
+            },
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct GaussianKlArgs {
+    /// Dimensions (integers >= 1).
+    #[arg(long, default_value = "1,2,5,10,20,50", value_parser = args::counts(1))]
+    d: List<usize>,
+    /// Monte Carlo samples per trial (integers >= 2).
+    #[arg(long, default_value = "20000", value_parser = args::counts(2))]
+    n_samples: List<usize>,
+    /// Distance between the two means (>= 0).
+    #[arg(long, default_value = "1", value_parser = args::reals(0.0, false))]
+    mean_shift: List<f64>,
+    /// Variance of the second Gaussian over the first (> 0).
+    #[arg(long, default_value = "1.5", value_parser = args::reals(0.0, true))]
+    var_ratio: List<f64>,
+    /// Independent trials per grid point (>= 1).
+    #[arg(long, default_value = "4", value_parser = args::count(1))]
+    trials: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Parses `argv` and runs; returns the process exit code.
+pub fn main_with_args(argv: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
+            }
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            let hint = match e.kind() {
+                ErrorKind::InvalidSubcommand => {
+                    " (run `difftheory --help` for the list of experiments)"
+                }
+                ErrorKind::UnknownArgument => {
+                    " (run `difftheory <experiment> --help` for its parameters)"
+                }
+                _ => "",
+            };
+            eprintln!("difftheory: {first}{hint}");
+            return 2;
+        }
+    };
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            eprintln!("difftheory: cannot start {n} threads: {e}");
+            return 1;
+        }
+    }
+    match run(cli.command) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("difftheory: {}", e.to_string().replace('\n', " "));
+            2
+        }
+    }
+}
+
+fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Doctor => {
+            print!("{}", doctor::report());
+            Ok(())
+        }
+        Command::GaussianKl(a) => {
+            let grid = gaussian_kl::GaussianKlGrid {
+                d: a.d.0,
+                n_samples: a.n_samples.0,
+                mean_shift: a.mean_shift.0,
+                var_ratio: a.var_ratio.0,
+            };
+            let out = gaussian_kl::run(&grid, &a.common.options(a.trials))?;
+            let fig = gaussian_kl::figure(&out.summary)?;
+            finish(
+                "gaussian-kl",
+                "KL between isotropic Gaussians: closed form against Monte Carlo",
+                &out,
+                Some(&fig),
+                &a.common,
+            )
+        }
+    }
+}
+
+/// The common tail of every experiment: print or write the summary, the raw table, the report.
+fn finish(
+    name: &str,
+    title: &str,
+    out: &ExperimentOutput,
+    fig: Option<&Figure>,
+    c: &Common,
+) -> Result<()> {
+    match &c.out {
+        Some(path) => {
+            write_frame(&out.summary, path)?;
+            eprintln!(
+                "[{name}] wrote {} rows to {}",
+                out.summary.height(),
+                path.display()
+            );
+        }
+        None => {
+            // print every row and column
+            std::env::set_var("POLARS_FMT_MAX_ROWS", "-1");
+            std::env::set_var("POLARS_FMT_MAX_COLS", "-1");
+            println!("{}", out.summary);
+        }
+    }
+    if let Some(path) = &c.raw {
+        write_frame(&out.raw, path)?;
+    }
+    if let Some(path) = &c.report {
+        let mut r = Report::new(title).text(&format!(
+            "difftheory {name}; summary of {} grid points.",
+            out.summary.height()
+        ));
+        if let Some(f) = fig {
+            r = r.figure(f);
+        }
+        r.table(&out.summary).write(path)?;
+        eprintln!("[{name}] wrote report {}", path.display());
+    }
+    if !out.complete {
+        return Err(Error::invalid("time-budget", "reached", "the sweep stopped early: the table above is partial; re-run with the same --checkpoint to finish it"));
+    }
+    Ok(())
+}

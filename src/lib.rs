@@ -1,0 +1,60 @@
+//! # difftheory
+//!
+//! Explore — and check — the theory of diffusion models: every closed form next to the Monte Carlo
+//! estimator that checks it, parameter sweeps in parallel into tidy Polars frames, Plotly figures,
+//! self-contained HTML reports, and notebooks on the project's evcxr kernel.
+//!
+//! Modules follow mathematical objects:
+//! - [`gaussian`]: closed forms for Gaussians with their estimators;
+//! - [`stats`]: means with standard errors, medians, log–log slopes;
+//! - [`rng`]: seeds derived from `(base_seed, task_index)`;
+//! - [`sweep`]: grids × replicates run in parallel, checkpointed, into Polars frames;
+//! - [`plot`]: figure builders, notebook display and HTML reports;
+//! - [`experiments`]: what each CLI subcommand and notebook runs;
+//! - [`notebook`]: run size and report folder of notebooks;
+//! - `torch` (feature `torch`): libtorch devices and version.
+//!
+//! In a notebook: `:dep difftheory = { path = ".." }` then `use difftheory::prelude::*;`.
+
+pub mod cli;
+pub mod error;
+pub mod experiments;
+pub mod gaussian;
+pub mod notebook;
+pub mod plot;
+pub mod rng;
+pub mod stats;
+pub mod sweep;
+#[cfg(feature = "torch")]
+pub mod torch;
+
+pub use error::{Error, Result};
+
+/// The names a notebook needs, in one `use`.
+pub mod prelude {
+    pub use crate::error::{Error, Result};
+    pub use crate::experiments::{ExperimentOutput, RunOptions};
+    pub use crate::notebook::{reports_dir, size, Size};
+    pub use crate::plot::display::{show, EvcxrDisplay};
+    pub use crate::plot::report::Report;
+    pub use crate::plot::{
+        heatmap_with_line, loglog_slope, prediction_vs_mc, Figure, FigureSpec, McColumns,
+    };
+    pub use crate::rng::{rng_from_seed, task_seed, SimRng};
+    pub use crate::stats::{fit_line, loglog_fit, mean_sem, median, Estimate};
+    pub use crate::sweep::{
+        f64_column, read_frame, summarize, write_frame, Grid, Progress, Record, Sweep, SweepResult,
+        Value,
+    };
+    pub use polars::prelude::DataFrame;
+}
+
+/// Versions and features this build was made with.
+pub mod build_info {
+    /// The crate version.
+    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    /// `rustc -V` of the compiler that built this crate.
+    pub const RUSTC: &str = env!("DIFFTHEORY_RUSTC_VERSION");
+    /// Whether the `torch` feature is compiled in.
+    pub const TORCH: bool = cfg!(feature = "torch");
+}

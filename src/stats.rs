@@ -1,0 +1,152 @@
+//! Small statistics every Monte Carlo check needs: mean with standard error, median, and the
+//! least-squares line used for log–log slopes.
+
+use crate::error::{Error, Result};
+
+/// A Monte Carlo estimate: the sample mean and its standard error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Sample mean.
+    pub mean: f64,
+    /// Standard error of the mean, `s / sqrt(n)` with the unbiased sample deviation `s`.
+    pub sem: f64,
+    /// Number of samples.
+    pub n: usize,
+}
+
+impl Estimate {
+    /// `(mean − target) / sem`: how many standard errors the estimate is from `target`.
+    pub fn z_score(&self, target: f64) -> f64 {
+        (self.mean - target) / self.sem
+    }
+}
+
+/// Running mean and variance (Welford), so estimators never hold their samples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Welford {
+    n: usize,
+    mean: f64,
+    m2: f64,
+}
+
+impl Welford {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds one sample.
+    pub fn push(&mut self, x: f64) {
+        self.n += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.n as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+    /// The estimate so far; needs at least two samples.
+    pub fn estimate(&self) -> Result<Estimate> {
+        if self.n < 2 {
+            return Err(Error::invalid(
+                "samples",
+                self.n,
+                "a standard error needs at least 2 samples",
+            ));
+        }
+        let var = self.m2 / (self.n - 1) as f64;
+        Ok(Estimate {
+            mean: self.mean,
+            sem: (var / self.n as f64).sqrt(),
+            n: self.n,
+        })
+    }
+}
+
+/// Mean and standard error of `xs` (at least two values).
+pub fn mean_sem(xs: &[f64]) -> Result<Estimate> {
+    let mut w = Welford::new();
+    xs.iter().for_each(|&x| w.push(x));
+    w.estimate()
+}
+
+/// Median of `xs` (NaN when empty; NaNs sort last).
+pub fn median(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
+/// A fitted line `y = intercept + slope x` with the standard error of the slope.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineFit {
+    /// Fitted slope.
+    pub slope: f64,
+    /// Fitted intercept.
+    pub intercept: f64,
+    /// Standard error of the slope (NaN with only two points).
+    pub slope_se: f64,
+}
+
+/// Ordinary least squares of `y` on `x` (at least two distinct x).
+///
+/// ```
+/// let f = difftheory::stats::fit_line(&[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0]).unwrap();
+/// assert!((f.slope - 2.0).abs() < 1e-12 && (f.intercept - 1.0).abs() < 1e-12);
+/// ```
+pub fn fit_line(x: &[f64], y: &[f64]) -> Result<LineFit> {
+    if x.len() != y.len() || x.len() < 2 {
+        return Err(Error::invalid(
+            "points",
+            x.len(),
+            "a line fit needs at least 2 (x, y) pairs of equal length",
+        ));
+    }
+    let n = x.len() as f64;
+    let mx = x.iter().sum::<f64>() / n;
+    let my = y.iter().sum::<f64>() / n;
+    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    if sxx <= 0.0 || !sxx.is_finite() {
+        return Err(Error::invalid(
+            "x",
+            "constant",
+            "a line fit needs at least two distinct finite x values",
+        ));
+    }
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let slope_se = if x.len() > 2 {
+        let rss: f64 = x
+            .iter()
+            .zip(y)
+            .map(|(a, b)| (b - intercept - slope * a).powi(2))
+            .sum();
+        (rss / (n - 2.0) / sxx).sqrt()
+    } else {
+        f64::NAN
+    };
+    Ok(LineFit {
+        slope,
+        intercept,
+        slope_se,
+    })
+}
+
+/// Least-squares slope of `ln y` against `ln x` (all values must be positive).
+pub fn loglog_fit(x: &[f64], y: &[f64]) -> Result<LineFit> {
+    if let Some(v) = x.iter().chain(y).find(|v| !(**v > 0.0 && v.is_finite())) {
+        return Err(Error::invalid(
+            "log-log point",
+            v,
+            "log-log fits need positive finite values",
+        ));
+    }
+    let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+    let ly: Vec<f64> = y.iter().map(|v| v.ln()).collect();
+    fit_line(&lx, &ly)
+}

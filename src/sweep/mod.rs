@@ -1,0 +1,452 @@
+//! Parallel parameter sweeps into tidy Polars frames.
+//!
+//! A [`Sweep`] runs a task for every (grid point, replicate) pair. Tasks run in parallel with rayon;
+//! task `i` gets the seed [`task_seed`]`(base_seed, i)`, so the frame is the same with 1 or N threads
+//! and whatever the chunking. The result has one row per task: the grid coordinates (named as the
+//! axes), `replicate`, `seed`, then the task's measured columns, in task order.
+//!
+//! Long sweeps print throttled progress lines, can keep every finished chunk in a Parquet
+//! [checkpoint](Sweep::checkpoint) folder and resume from it, and can stop at a
+//! [time budget](Sweep::time_budget), returning what they finished. A task that fails stops the
+//! sweep with [`Error::TaskFailed`], after the chunks already finished were stored.
+//!
+//! ```
+//! use difftheory::sweep::{Grid, Record, Sweep, Progress};
+//! use rand::RngExt;
+//! let grid = Grid::new().axis("d", [1, 2]).axis("scale", [0.5, 2.0]);
+//! let out = Sweep::new(grid).replicates(3).seed(7).progress(Progress::Off)
+//!     .run(|task| {
+//!         let mut rng = task.rng();
+//!         let x: f64 = rng.random();
+//!         Ok(Record::new().with("x", x * task.point.f64("scale")?))
+//!     })
+//!     .unwrap();
+//! assert_eq!(out.frame.shape(), (12, 5)); // d, scale, replicate, seed, x
+//! assert!(out.complete);
+//! ```
+
+mod checkpoint;
+mod grid;
+mod io;
+mod progress;
+mod summary;
+mod value;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use polars::prelude::{Column, DataFrame};
+use rayon::prelude::*;
+
+pub use grid::{Axis, Grid, Point};
+pub use io::{read_frame, write_frame, FrameFormat};
+pub use progress::{progress_line, Progress};
+pub use summary::summarize;
+pub use value::{f64_column, Value};
+
+use crate::error::{Error, Result};
+use crate::rng::{rng_from_seed, task_seed, SimRng};
+use checkpoint::Checkpoint;
+use progress::Reporter;
+use value::column_from_values;
+
+/// One unit of work: a grid point and a replicate, with its own seed.
+#[derive(Debug, Clone)]
+pub struct Task<'a> {
+    /// The grid point.
+    pub point: &'a Point,
+    /// Replicate number, `0..replicates`.
+    pub replicate: usize,
+    /// Index of the task in the sweep (grid point major, replicate minor).
+    pub index: usize,
+    /// `task_seed(base_seed, index)`.
+    pub seed: u64,
+}
+
+impl Task<'_> {
+    /// A generator seeded with this task's seed.
+    pub fn rng(&self) -> SimRng {
+        rng_from_seed(self.seed)
+    }
+}
+
+/// The measured columns a task returns, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    cells: Vec<(String, Value)>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a column.
+    pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.cells.push((name.to_string(), value.into()));
+        self
+    }
+    /// Adds a column in place.
+    pub fn push(&mut self, name: &str, value: impl Into<Value>) {
+        self.cells.push((name.to_string(), value.into()));
+    }
+    /// `(name, value)` pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.cells.iter().map(|(n, v)| (n.as_str(), v))
+    }
+}
+
+/// What a sweep returns.
+#[derive(Debug, Clone)]
+pub struct SweepResult {
+    /// One row per finished task, in task order.
+    pub frame: DataFrame,
+    /// Tasks in the frame.
+    pub completed_tasks: usize,
+    /// Tasks in the whole sweep.
+    pub total_tasks: usize,
+    /// Tasks read back from the checkpoint instead of computed.
+    pub resumed_tasks: usize,
+    /// Whether every task finished (false when the time budget stopped it).
+    pub complete: bool,
+    /// Wall time of this run.
+    pub elapsed: Duration,
+}
+
+/// A sweep: grid × replicates × base seed, and how to run it.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    grid: Grid,
+    replicates: usize,
+    base_seed: u64,
+    chunk_size: Option<usize>,
+    checkpoint: Option<PathBuf>,
+    time_budget: Option<Duration>,
+    progress: Progress,
+    progress_every: Duration,
+    label: String,
+}
+
+impl Sweep {
+    /// A sweep over `grid` with 1 replicate, seed 0, progress lines where [`Progress::Auto`] puts them.
+    pub fn new(grid: Grid) -> Self {
+        Self {
+            grid,
+            replicates: 1,
+            base_seed: 0,
+            chunk_size: None,
+            checkpoint: None,
+            time_budget: None,
+            progress: Progress::Auto,
+            progress_every: Duration::from_secs(2),
+            label: "sweep".into(),
+        }
+    }
+    /// Replicates per grid point (>= 1).
+    pub fn replicates(mut self, n: usize) -> Self {
+        self.replicates = n;
+        self
+    }
+    /// The base seed every task seed derives from.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.base_seed = seed;
+        self
+    }
+    /// Tasks per chunk (the unit of checkpointing and of progress). Default: the total split into
+    /// about 64 chunks — it depends only on the sweep, never on the thread count.
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.chunk_size = Some(n);
+        self
+    }
+    /// Keep finished chunks as Parquet files in `dir` and resume from them.
+    pub fn checkpoint(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(dir.into());
+        self
+    }
+    /// Start no new chunk after `budget` has elapsed; the result is then partial.
+    pub fn time_budget(mut self, budget: Duration) -> Self {
+        self.time_budget = Some(budget);
+        self
+    }
+    /// Where progress lines go.
+    pub fn progress(mut self, sink: Progress) -> Self {
+        self.progress = sink;
+        self
+    }
+    /// Minimum time between two progress lines (default 2 s).
+    pub fn progress_every(mut self, every: Duration) -> Self {
+        self.progress_every = every;
+        self
+    }
+    /// The label at the start of progress lines.
+    pub fn label(mut self, label: &str) -> Self {
+        self.label = label.to_string();
+        self
+    }
+
+    /// Number of tasks: grid points × replicates.
+    pub fn total_tasks(&self) -> usize {
+        self.grid.len() * self.replicates
+    }
+
+    fn effective_chunk_size(&self) -> usize {
+        let total = self.total_tasks().max(1);
+        self.chunk_size.unwrap_or_else(|| total.div_ceil(64)).max(1)
+    }
+
+    fn manifest(&self) -> serde_json::Value {
+        let axes: Vec<serde_json::Value> = self
+            .grid
+            .axes()
+            .iter()
+            .map(|a| {
+                let vals: Vec<serde_json::Value> = a
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Int(i) => serde_json::json!(i),
+                        Value::Float(x) => serde_json::json!(x.to_string()),
+                        Value::Text(s) => serde_json::json!(s),
+                        Value::Bool(b) => serde_json::json!(b),
+                    })
+                    .collect();
+                serde_json::json!({ "name": a.name, "values": vals })
+            })
+            .collect();
+        serde_json::json!({
+            "format": "difftheory-sweep-checkpoint/1",
+            "axes": axes,
+            "replicates": self.replicates,
+            "base_seed": self.base_seed,
+            "chunk_size": self.effective_chunk_size(),
+        })
+    }
+
+    /// Runs `task` for every (grid point, replicate); see the module docs.
+    pub fn run<F>(&self, task: F) -> Result<SweepResult>
+    where
+        F: Fn(&Task<'_>) -> Result<Record> + Sync,
+    {
+        self.grid.validate()?;
+        crate::error::check_count_at_least("replicates", self.replicates, 1)?;
+        let total = self.total_tasks();
+        let chunk = self.effective_chunk_size();
+        let n_chunks = total.div_ceil(chunk);
+        let points: Vec<Point> = (0..self.grid.len()).map(|i| self.grid.point(i)).collect();
+        let store = match &self.checkpoint {
+            Some(dir) => Some(Checkpoint::open(dir, &self.manifest())?),
+            None => None,
+        };
+        let mut reporter = Reporter::new(self.progress, &self.label, self.progress_every);
+        let mut frames: Vec<DataFrame> = Vec::with_capacity(n_chunks);
+        let (mut done, mut resumed) = (0usize, 0usize);
+        let mut complete = true;
+        for c in 0..n_chunks {
+            let range = c * chunk..((c + 1) * chunk).min(total);
+            if let Some(df) = store.as_ref().map(|s| s.load(c)).transpose()?.flatten() {
+                if df.height() != range.len() {
+                    return Err(Error::Checkpoint {
+                        path: store
+                            .as_ref()
+                            .map(|s| s.dir().to_path_buf())
+                            .unwrap_or_default(),
+                        reason: format!(
+                            "chunk {c} has {} rows, expected {}; delete it to recompute",
+                            df.height(),
+                            range.len()
+                        ),
+                    });
+                }
+                resumed += range.len();
+                done += range.len();
+                frames.push(df);
+                continue;
+            }
+            if let Some(budget) = self.time_budget {
+                if reporter.elapsed() >= budget {
+                    complete = false;
+                    break;
+                }
+            }
+            let records: Vec<Result<Record>> = range
+                .clone()
+                .into_par_iter()
+                .map(|i| {
+                    let t = Task {
+                        point: &points[i / self.replicates],
+                        replicate: i % self.replicates,
+                        index: i,
+                        seed: task_seed(self.base_seed, i as u64),
+                    };
+                    task(&t)
+                })
+                .collect();
+            let mut rows = Vec::with_capacity(records.len());
+            for (i, r) in range.clone().zip(records) {
+                match r {
+                    Ok(rec) => rows.push((i, rec)),
+                    Err(e) => {
+                        let hint = match &store {
+                            Some(s) => format!(
+                                "; {done} finished tasks are kept in {} and a re-run with the same checkpoint resumes from there",
+                                s.dir().display()
+                            ),
+                            None => String::new(),
+                        };
+                        let point = format!(
+                            "{}, replicate={}",
+                            points[i / self.replicates],
+                            i % self.replicates
+                        );
+                        return Err(Error::TaskFailed {
+                            index: i,
+                            point,
+                            source: Box::new(e),
+                            hint,
+                        });
+                    }
+                }
+            }
+            let df = self.rows_to_frame(&points, &rows)?;
+            if let Some(first) = frames.first() {
+                let (want, got) = (first.get_column_names(), df.get_column_names());
+                if want != got {
+                    let list = |v: Vec<&polars::prelude::PlSmallStr>| {
+                        v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    };
+                    return Err(Error::invalid(
+                        "record",
+                        format!("[{}]", list(got)),
+                        format!("every task must return the same columns; tasks before {} returned [{}]", range.start, list(want)),
+                    ));
+                }
+            }
+            if let Some(s) = &store {
+                s.store(c, &df)?;
+            }
+            done += range.len();
+            frames.push(df);
+            reporter.update(done, total);
+        }
+        if resumed > 0 {
+            reporter.say(&format!(
+                "resumed {resumed} of {total} tasks from the checkpoint"
+            ));
+        }
+        if !complete {
+            let where_ = match &store {
+                Some(s) => format!("; re-run with checkpoint {} to continue", s.dir().display()),
+                None => "; give it a checkpoint folder to resume later".into(),
+            };
+            reporter.say(&format!(
+                "time budget reached after {done}/{total} tasks{where_}"
+            ));
+        }
+        let frame = concat(frames)?;
+        Ok(SweepResult {
+            frame,
+            completed_tasks: done,
+            total_tasks: total,
+            resumed_tasks: resumed,
+            complete,
+            elapsed: reporter.elapsed(),
+        })
+    }
+
+    fn rows_to_frame(&self, points: &[Point], rows: &[(usize, Record)]) -> Result<DataFrame> {
+        let Some((first_index, first)) = rows.first() else {
+            return Ok(DataFrame::empty());
+        };
+        let names: Vec<&str> = first.iter().map(|(n, _)| n).collect();
+        for (i, r) in rows {
+            let these: Vec<&str> = r.iter().map(|(n, _)| n).collect();
+            if these != names {
+                return Err(Error::invalid(
+                    "record",
+                    format!("[{}]", these.join(", ")),
+                    format!("every task must return the same columns; task {first_index} returned [{}], task {i} differs", names.join(", ")),
+                ));
+            }
+        }
+        let reserved = ["replicate", "seed"];
+        if let Some(n) = names
+            .iter()
+            .find(|n| reserved.contains(n) || self.grid.axes().iter().any(|a| a.name == **n))
+        {
+            return Err(Error::invalid(
+                "record column",
+                n,
+                "a measured column may not reuse an axis name, 'replicate' or 'seed'",
+            ));
+        }
+        let mut cols: Vec<Column> = Vec::new();
+        for (k, axis) in self.grid.axes().iter().enumerate() {
+            let cells: Vec<Value> = rows
+                .iter()
+                .map(|(i, _)| {
+                    points[i / self.replicates]
+                        .iter()
+                        .nth(k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or(Value::Int(0))
+                })
+                .collect();
+            let refs: Vec<&Value> = cells.iter().collect();
+            cols.push(column_from_values(&axis.name, &refs)?);
+        }
+        cols.push(Column::new(
+            "replicate".into(),
+            rows.iter()
+                .map(|(i, _)| (i % self.replicates) as i64)
+                .collect::<Vec<_>>(),
+        ));
+        // Seeds are u64; they are stored as their i64 bit pattern so Parquet and CSV keep them exact.
+        cols.push(Column::new(
+            "seed".into(),
+            rows.iter()
+                .map(|(i, _)| task_seed(self.base_seed, *i as u64) as i64)
+                .collect::<Vec<_>>(),
+        ));
+        for (k, name) in names.iter().enumerate() {
+            let refs: Vec<&Value> = rows.iter().map(|(_, r)| &r.cells[k].1).collect();
+            cols.push(column_from_values(name, &refs)?);
+        }
+        Ok(DataFrame::new(rows.len(), cols)?)
+    }
+}
+
+fn concat(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    let mut it = frames.into_iter().filter(|f| f.width() > 0);
+    let Some(mut out) = it.next() else {
+        return Ok(DataFrame::empty());
+    };
+    for f in it {
+        out.vstack_mut_owned(f)?;
+    }
+    out.rechunk_mut();
+    Ok(out)
+}
+
+/// A new frame made of the columns `keep` of `frame` followed by the computed columns `new`
+/// (each as long as the frame). The way experiments build their summary tables.
+pub fn with_columns(
+    frame: &DataFrame,
+    keep: &[&str],
+    new: Vec<(&str, Vec<f64>)>,
+) -> Result<DataFrame> {
+    let mut cols: Vec<Column> = Vec::with_capacity(keep.len() + new.len());
+    for k in keep {
+        cols.push(frame.column(k)?.clone());
+    }
+    for (name, v) in new {
+        if v.len() != frame.height() {
+            return Err(Error::invalid(
+                name,
+                v.len(),
+                format!("a new column needs {} rows", frame.height()),
+            ));
+        }
+        cols.push(Column::new(name.into(), v));
+    }
+    Ok(DataFrame::new(frame.height(), cols)?)
+}

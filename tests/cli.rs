@@ -1,0 +1,326 @@
+//! The command line: one-line errors with exit code 2, outputs, reports, resume after a kill,
+//! identical results whatever the thread count.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_difftheory"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("difftheory runs")
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("difftheory-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Exit code 2 and exactly one line on stderr that contains every one of `needles`.
+fn assert_user_error(args: &[&str], needles: &[&str]) {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: '{n}' missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_values_give_one_line_and_exit_code_2() {
+    assert_user_error(
+        &["gaussian-kl", "--n-samples", "-5"],
+        &["--n-samples", ">= 2", "-5"],
+    );
+    assert_user_error(&["gaussian-kl", "--d", "0"], &["--d", ">= 1"]);
+    assert_user_error(&["gaussian-kl", "--d", "3,,4"], &["--d", "comma-separated"]);
+    assert_user_error(
+        &["gaussian-kl", "--var-ratio", "0"],
+        &["--var-ratio", "> 0"],
+    );
+    assert_user_error(
+        &["gaussian-kl", "--mean-shift", "nan"],
+        &["--mean-shift", "finite"],
+    );
+    assert_user_error(&["gaussian-kl", "--trials", "0"], &["--trials", ">= 1"]);
+    assert_user_error(
+        &["gaussian-kl", "--out", "table.xlsx"],
+        &["--out", ".csv, .parquet or .json"],
+    );
+    assert_user_error(
+        &["gaussian-kl", "--report", "r.pdf"],
+        &["--report", ".html"],
+    );
+    assert_user_error(
+        &["gaussian-kl", "--time-budget", "-1"],
+        &["--time-budget", "seconds"],
+    );
+    assert_user_error(&["no-such-experiment"], &["no-such-experiment", "--help"]);
+    assert_user_error(&["gaussian-kl", "--bogus", "1"], &["--bogus"]);
+    assert_user_error(&["--threads", "0", "doctor"], &["--threads", ">= 1"]);
+}
+
+#[test]
+fn unusable_files_are_clear_errors() {
+    let dir = tempdir("files");
+    let blocked = dir.join("not-a-dir");
+    std::fs::write(&blocked, "x").unwrap();
+    let out = blocked.join("t.csv");
+    assert_user_error(
+        &[
+            "gaussian-kl",
+            "--d",
+            "1",
+            "--n-samples",
+            "10",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["cannot write", "t.csv"],
+    );
+    // a checkpoint folder whose manifest is garbage
+    let ck = dir.join("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    std::fs::write(ck.join("manifest.json"), "{ not json").unwrap();
+    assert_user_error(
+        &[
+            "gaussian-kl",
+            "--d",
+            "1",
+            "--n-samples",
+            "10",
+            "--quiet",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+        ],
+        &["manifest.json", "not a sweep manifest"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn help_lists_experiments_and_doctor_reports_state() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("gaussian-kl") && text.contains("doctor"),
+        "{text}"
+    );
+    let out = run(&["doctor"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in [
+        "difftheory:",
+        "rustc build:",
+        "evcxr:",
+        "kernel:",
+        "libtorch:",
+        "threads:",
+    ] {
+        assert!(text.contains(key), "doctor lacks '{key}': {text}");
+    }
+}
+
+#[test]
+fn gaussian_kl_writes_documented_columns_and_an_offline_report() {
+    let dir = tempdir("out");
+    let csv = dir.join("kl.csv");
+    let html = dir.join("kl.html");
+    let out = run(&[
+        "gaussian-kl",
+        "--d",
+        "1,4",
+        "--n-samples",
+        "4000",
+        "--trials",
+        "3",
+        "--quiet",
+        "--out",
+        csv.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "d,n_samples,mean_shift,var_ratio,trials,kl_exact,kl_mc,kl_mc_sem,z_score"
+    );
+    assert_eq!(text.lines().count(), 3);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("Plotly.newPlot") && page.contains("plotly.js v3"),
+        "report lacks the figure or plotly.js"
+    );
+    assert!(
+        !page.contains("<script src="),
+        "report loads a script from the network"
+    );
+    // with no --out the summary table is printed
+    let out = run(&["gaussian-kl", "--d", "2", "--n-samples", "100", "--quiet"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("kl_exact") && table.contains("z_score"),
+        "{table}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn raw_csv(threads: &str, dir: &Path, tag: &str) -> String {
+    let path = dir.join(format!("raw-{tag}.csv"));
+    let out = bin()
+        .env("RAYON_NUM_THREADS", threads)
+        .args([
+            "gaussian-kl",
+            "--d",
+            "1,3,9",
+            "--n-samples",
+            "2000",
+            "--trials",
+            "5",
+            "--var-ratio",
+            "0.5,2",
+            "--quiet",
+            "--seed",
+            "11",
+        ])
+        .args([
+            "--raw",
+            path.to_str().unwrap(),
+            "--out",
+            dir.join(format!("s-{tag}.csv")).to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn same_numbers_with_one_or_two_threads() {
+    let dir = tempdir("threads");
+    let one = raw_csv("1", &dir, "1");
+    let two = raw_csv("2", &dir, "2");
+    assert_eq!(one.lines().count(), 1 + 3 * 2 * 5);
+    assert_eq!(one, two, "RAYON_NUM_THREADS=1 and =2 give different tables");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A sweep killed half-way resumes from its checkpoint: the finished chunks are read back, not
+/// recomputed, and the final table equals that of an uninterrupted run.
+#[test]
+fn killed_sweep_resumes_from_its_checkpoint() {
+    let dir = tempdir("kill");
+    let ck = dir.join("ck");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "gaussian-kl",
+            "--d",
+            "40",
+            "--n-samples",
+            "150000",
+            "--trials",
+            "24",
+            "--seed",
+            "5",
+            "--quiet",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--out".into(), out.to_str().unwrap().into()])
+        .collect()
+    };
+    let mut child = bin()
+        .args(args(&dir.join("a.csv")))
+        .arg("--checkpoint")
+        .arg(&ck)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let chunks = |d: &Path| {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".parquet")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    while chunks(&ck) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no chunk was written"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the sweep finished ({status}) before it could be killed: make it longer");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = chunks(&ck);
+    assert!(done_before < 24, "all chunks finished before the kill");
+    // resume (progress on, to read the resume line)
+    let mut a = args(&dir.join("a.csv"));
+    a.retain(|s| s != "--quiet");
+    let out = bin()
+        .args(&a)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let resumed: usize = err
+        .lines()
+        .find_map(|l| {
+            l.split("resumed ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no resume line in: {err}"));
+    assert!(
+        resumed >= done_before,
+        "resumed {resumed} < {done_before} chunks on disk"
+    );
+    // the same table as an uninterrupted run
+    let fresh = bin().args(args(&dir.join("b.csv"))).output().unwrap();
+    assert!(fresh.status.success());
+    let a = std::fs::read_to_string(dir.join("a.csv")).unwrap();
+    let b = std::fs::read_to_string(dir.join("b.csv")).unwrap();
+    assert_eq!(a, b);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

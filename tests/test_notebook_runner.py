@@ -1,0 +1,56 @@
+"""The notebook runner must fail on each of the three ways an evcxr cell can go wrong.
+
+`jupyter nbconvert --execute` exits 0 when a cell panics or returns an Err through `?`; only a
+compile error fails it. These tests run scripts/run_notebooks.py on deliberately broken notebooks
+(tests/notebooks/) and on a clean control notebook, on the project's kernel.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "tests" / "notebooks"
+
+
+def run(name, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--size", "small",
+         "--reports", str(tmp_path), "--no-index", str(NOTEBOOKS / name)],
+        capture_output=True, text=True, timeout=900,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_clean_notebook_passes(tmp_path):
+    code, out = run("ok.ipynb", tmp_path)
+    assert code == 0, out
+    assert "notebooks: 1 passed, 0 failed" in out
+    assert (tmp_path / "ok.html").exists() and (tmp_path / "executed" / "ok.ipynb").exists()
+
+
+@pytest.mark.parametrize(
+    "name, kind, cell",
+    [
+        ("broken_panic.ipynb", "panic", 2),
+        ("broken_err.ipynb", "stderr", 2),
+        ("broken_compile.ipynb", "error", 2),
+    ],
+)
+def test_broken_notebook_fails(tmp_path, name, kind, cell):
+    code, out = run(name, tmp_path)
+    assert code == 1, out
+    assert f"cell {cell}: {kind}:" in out, out
+    assert "notebooks: 0 passed, 1 failed" in out
+    # the executed copy is kept so the failure can be read
+    assert (tmp_path / "executed" / name).exists()
+
+
+def test_exported_page_is_offline(tmp_path):
+    code, out = run("ok.ipynb", tmp_path)
+    assert code == 0, out
+    page = (tmp_path / "ok.html").read_text()
+    assert "<script src=\"http" not in page and "src=\"https://" not in page
+    assert "Plotly" in page  # plotly.js inlined
