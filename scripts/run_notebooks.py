@@ -20,7 +20,9 @@ printed is `notebooks: N passed, M failed`; the exit code is 1 when any failed.
 """
 
 import argparse
+import asyncio
 import html
+import queue
 import json
 import os
 import re
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 
 import nbclient
+import nbclient.util
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -60,6 +63,34 @@ def cell_failures(nb):
     return out
 
 
+class DrainingClient(nbclient.NotebookClient):
+    """A client that also collects output evcxr sends after a cell's `idle` status.
+
+    evcxr_jupyter forwards the child process's stdout and stderr on a separate thread and reports
+    the cell finished after a 1 ms pause, so under load a line — possibly the only trace of an Err
+    returned through `?` — can arrive after nbclient stopped listening for that cell and would be
+    lost: a failing notebook would pass. Cells run one at a time, so whatever stream message comes
+    in before the next cell starts belongs to the cell that just finished.
+    """
+
+    settle = 0.3  # seconds to wait for late output after each cell
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if cell.cell_type != "code" or self.kc is None:
+            return cell
+        await asyncio.sleep(self.settle)
+        for _ in range(200):
+            try:
+                msg = await nbclient.util.ensure_async(self.kc.iopub_channel.get_msg(timeout=self.settle))
+            except queue.Empty:
+                break
+            if msg["msg_type"] == "stream":
+                content = msg["content"]
+                cell.outputs.append(nbformat.v4.new_output("stream", name=content["name"], text=content["text"]))
+        return cell
+
+
 def plotly_js():
     from plotly.offline import get_plotlyjs
 
@@ -81,7 +112,7 @@ def run_one(path, args):
     nb = nbformat.read(path, as_version=4)
     started = time.time()
     crash = None
-    client = nbclient.NotebookClient(
+    client = DrainingClient(
         nb,
         kernel_name=args.kernel,
         timeout=args.timeout,

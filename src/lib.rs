@@ -29,6 +29,8 @@ pub mod sweep;
 pub mod torch;
 
 pub use error::{Error, Result};
+/// Polars and Plotly as this crate uses them, so a notebook needs no `:dep` of its own for them.
+pub use {plotly, polars};
 
 /// The names a notebook needs, in one `use`.
 pub mod prelude {

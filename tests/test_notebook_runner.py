@@ -31,6 +31,13 @@ def test_clean_notebook_passes(tmp_path):
     assert (tmp_path / "ok.html").exists() and (tmp_path / "executed" / "ok.ipynb").exists()
 
 
+def test_frames_keep_their_columns_across_cells(tmp_path):
+    # evcxr links every cell into its own library; without the crate's shared `dylib` each cell
+    # had its own Polars hashing seed and name lookups failed in later cells.
+    code, out = run("frames_across_cells.ipynb", tmp_path)
+    assert code == 0, out
+
+
 @pytest.mark.parametrize(
     "name, kind, cell",
     [
