@@ -23,6 +23,9 @@ pub mod gaussian;
 pub mod notebook;
 pub mod plot;
 pub mod rng;
+pub mod sampler;
+pub mod schedule;
+pub mod score;
 pub mod stats;
 pub mod sweep;
 #[cfg(feature = "torch")]

@@ -122,6 +122,10 @@ fn a_figure_displays_as_plotly_json_plus_an_html_fallback() {
     assert_eq!(bundle[0].0, PLOTLY_MIME);
     assert_eq!(bundle[1].0, "text/html");
     assert!(bundle[1].1.contains("Plotly.newPlot") && bundle[1].1.contains("window.Plotly"));
+    let ids: std::collections::HashSet<String> = (0..100)
+        .map(|_| difftheory::plot::display::next_div_id())
+        .collect();
+    assert_eq!(ids.len(), 100, "plot ids repeat");
     let text = evcxr_content(&figure_bundle(&fig));
     assert_eq!(text.matches("EVCXR_BEGIN_CONTENT").count(), 2);
     assert_eq!(text.matches("EVCXR_END_CONTENT").count(), 2);

@@ -59,6 +59,47 @@ pub fn count(lo: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send
     }
 }
 
+/// One finite number `>= lo` (`> lo` when `strict`).
+pub fn real(
+    lo: f64,
+    strict: bool,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let op = if strict { ">" } else { ">=" };
+        match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && (if strict { v > lo } else { v >= lo }) => Ok(v),
+            _ => Err(format!("expected a finite number {op} {lo}, got '{s}'")),
+        }
+    }
+}
+
+/// A time grid: linear, quadratic, exponential or power:P.
+pub fn schedule(s: &str) -> Result<crate::schedule::ScheduleKind, String> {
+    s.parse().map_err(|_| {
+        format!("expected linear, quadratic, exponential or power:P with P > 0, got '{s}'")
+    })
+}
+
+/// A forward process: brownian, ou or ou-half.
+pub fn process(s: &str) -> Result<crate::schedule::ForwardProcess, String> {
+    use crate::schedule::ForwardProcess;
+    match s {
+        "brownian" => Ok(ForwardProcess::Brownian),
+        "ou" => Ok(ForwardProcess::Ou),
+        "ou-half" => Ok(ForwardProcess::OuHalf),
+        _ => Err(format!("expected brownian, ou or ou-half, got '{s}'")),
+    }
+}
+
+/// A reverse-SDE step: em or exact.
+pub fn step(s: &str) -> Result<crate::sampler::Step, String> {
+    match s {
+        "em" => Ok(crate::sampler::Step::EulerMaruyama),
+        "exact" => Ok(crate::sampler::Step::ExactLinear),
+        _ => Err(format!("expected em or exact, got '{s}'")),
+    }
+}
+
 /// A duration in seconds (> 0).
 pub fn seconds(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<f64>() {
@@ -67,32 +108,25 @@ pub fn seconds(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// An output table path ending in .csv, .parquet or .json.
-pub fn table_path(s: &str) -> Result<PathBuf, String> {
+/// `s` as a path whose extension is one of `exts` (case-insensitive).
+fn path_ending(s: &str, exts: &[&str], what: &str) -> Result<PathBuf, String> {
     let p = PathBuf::from(s);
-    match p
+    let ext = p
         .extension()
         .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("csv" | "parquet" | "json") => Ok(p),
-        _ => Err(format!(
-            "expected a file name ending in .csv, .parquet or .json, got '{s}'"
-        )),
+        .map(|e| e.to_ascii_lowercase());
+    match ext {
+        Some(e) if exts.contains(&e.as_str()) => Ok(p),
+        _ => Err(format!("expected a file name ending in {what}, got '{s}'")),
     }
+}
+
+/// An output table path ending in .csv, .parquet or .json.
+pub fn table_path(s: &str) -> Result<PathBuf, String> {
+    path_ending(s, &["csv", "parquet", "json"], ".csv, .parquet or .json")
 }
 
 /// An HTML report path.
 pub fn html_path(s: &str) -> Result<PathBuf, String> {
-    let p = PathBuf::from(s);
-    match p
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("html" | "htm") => Ok(p),
-        _ => Err(format!("expected a file name ending in .html, got '{s}'")),
-    }
+    path_ending(s, &["html", "htm"], ".html")
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::experiments::{gaussian_kl, ExperimentOutput, RunOptions};
+use crate::experiments::{absorption, drift_explosion, gaussian_kl, ExperimentOutput, RunOptions};
 use crate::plot::report::Report;
 use crate::plot::Figure;
 use crate::sweep::{write_frame, Progress};
@@ -41,6 +41,10 @@ struct Cli {
 enum Command {
     /// KL between two isotropic Gaussians in d dimensions: closed form against Monte Carlo.
     GaussianKl(GaussianKlArgs),
+    /// Paper 002: the exact reverse SDE of n points lands on each with frequency 1/n.
+    Absorption(AbsorptionArgs),
+    /// Paper 003: E|score|² along the forward process blows up like (D − d)/t near a flat manifold.
+    DriftExplosion(DriftExplosionArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -109,6 +113,56 @@ struct GaussianKlArgs {
     common: Common,
 }
 
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct AbsorptionArgs {
+    /// Points drawn uniformly on [0,1]² (>= 1).
+    #[arg(long, default_value = "5", value_parser = args::count(1))]
+    points: usize,
+    /// Reverse paths started from N(0, I₂) (>= 2).
+    #[arg(long, default_value = "10000", value_parser = args::count(2))]
+    paths: usize,
+    /// Time steps (>= 1).
+    #[arg(long, default_value = "99", value_parser = args::count(1))]
+    steps: usize,
+    /// Time grid: linear, quadratic, exponential or power:P.
+    #[arg(long, default_value = "power:5", value_parser = args::schedule)]
+    schedule: crate::schedule::ScheduleKind,
+    /// Final time T (> 0).
+    #[arg(long, default_value = "10", value_parser = args::real(0.0, true))]
+    t_final: f64,
+    /// Integration step: em (Euler–Maruyama) or exact (exact linear part, the CEM step).
+    #[arg(long, default_value = "em", value_parser = args::step)]
+    step: crate::sampler::Step,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct DriftExplosionArgs {
+    /// Ambient dimension D (>= 1).
+    #[arg(long, default_value = "10", value_parser = args::count(1))]
+    ambient: usize,
+    /// Manifold dimension d (0 <= d <= D).
+    #[arg(long, default_value = "2", value_parser = args::count(0))]
+    manifold_dim: usize,
+    /// Times (> 0).
+    #[arg(long, default_value = "0.0001,0.001,0.01,0.1,1", value_parser = args::reals(0.0, true))]
+    t: List<f64>,
+    /// Draws of X_t per time and trial (>= 2).
+    #[arg(long, default_value = "20000", value_parser = args::count(2))]
+    samples: usize,
+    /// Independent trials per time (>= 1).
+    #[arg(long, default_value = "4", value_parser = args::count(1))]
+    trials: usize,
+    /// Forward process: brownian, ou (rate 1) or ou-half (rate ½, DDPM time).
+    #[arg(long, default_value = "brownian", value_parser = args::process)]
+    process: crate::schedule::ForwardProcess,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// Parses `argv` and runs; returns the process exit code.
 pub fn main_with_args(argv: Vec<String>) -> i32 {
     let cli = match Cli::try_parse_from(argv) {
@@ -170,6 +224,59 @@ fn run(cmd: Command) -> Result<()> {
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())
+        }
+        Command::Absorption(a) => {
+            let params = absorption::Absorption {
+                points: a.points,
+                paths: a.paths,
+                steps: a.steps,
+                schedule: a.schedule,
+                t_final: a.t_final,
+                step: a.step,
+                seed: a.common.seed,
+                ..Default::default()
+            };
+            let out = absorption::run(&params, a.common.options(1).progress)?;
+            finish(
+                "absorption",
+                "Absorption frequencies of the exact reverse SDE (paper 002)",
+                &out,
+                None,
+                &a.common,
+            )
+        }
+        Command::DriftExplosion(a) => {
+            let params = drift_explosion::DriftExplosion {
+                ambient: a.ambient,
+                manifold_dim: a.manifold_dim,
+                t: a.t.0,
+                samples: a.samples,
+                process: a.process,
+            };
+            let out = drift_explosion::run(&params, &a.common.options(a.trials))?;
+            let fig = crate::plot::prediction_vs_mc(
+                &out.summary,
+                crate::plot::McColumns {
+                    x: "t",
+                    mc: "mean_sq_score",
+                    sem: "mean_sq_score_sem",
+                    prediction: "predicted",
+                    series: None,
+                },
+                &crate::plot::FigureSpec::new(
+                    "Mean squared score near a flat manifold",
+                    "t",
+                    "E|∇log p_t|²",
+                )
+                .loglog(),
+            )?;
+            finish(
+                "drift-explosion",
+                "Drift explosion near a flat manifold (paper 003)",
+                &out,
+                Some(&fig),
+                &a.common,
+            )
         }
         Command::GaussianKl(a) => {
             let grid = gaussian_kl::GaussianKlGrid {

@@ -4,6 +4,8 @@
 //! sweep axes, [`RunOptions`] shared by all, and an [`ExperimentOutput`] with the per-replicate frame
 //! and the per-grid-point summary.
 
+pub mod absorption;
+pub mod drift_explosion;
 pub mod gaussian_kl;
 
 use std::path::PathBuf;

@@ -34,13 +34,16 @@ pub fn evcxr_content(bundle: &Bundle) -> String {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh element id for a plot `<div>` (unique within the process).
+/// A fresh element id for a plot `<div>`: unique within a page even when the counter is not
+/// shared (a notebook exported to one page holds the outputs of many cells, and a library linked
+/// into each cell separately would restart the counter), hence the clock and process id too.
 pub fn next_div_id() -> String {
-    format!(
-        "difftheory-plot-{}-{}",
-        std::process::id(),
-        NEXT_ID.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    format!("difftheory-plot-{}-{nanos:x}-{n}", std::process::id())
 }
 
 /// The `<div>` and `<script>` that draw `fig` with a global `Plotly` (no plotly.js included).

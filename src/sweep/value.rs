@@ -116,46 +116,60 @@ pub(crate) fn column_from_values(name: &str, cells: &[&Value]) -> Result<Column>
             ),
         )
     };
-    let col = match kind {
-        "integer" => {
-            let mut out = Vec::with_capacity(cells.len());
-            for v in cells {
-                match v {
-                    Value::Int(i) => out.push(*i),
-                    other => return Err(mismatch(other)),
-                }
-            }
-            Column::new(name.into(), out)
-        }
-        "number" => {
-            let mut out = Vec::with_capacity(cells.len());
-            for v in cells {
-                out.push(v.as_f64().ok_or_else(|| mismatch(v))?);
-            }
-            Column::new(name.into(), out)
-        }
-        "flag" => {
-            let mut out = Vec::with_capacity(cells.len());
-            for v in cells {
-                match v {
-                    Value::Bool(b) => out.push(*b),
-                    other => return Err(mismatch(other)),
-                }
-            }
-            Column::new(name.into(), out)
-        }
-        _ => {
-            let mut out = Vec::with_capacity(cells.len());
-            for v in cells {
-                match v {
-                    Value::Text(s) => out.push(s.clone()),
-                    other => return Err(mismatch(other)),
-                }
-            }
-            Column::new(name.into(), out)
-        }
-    };
-    Ok(col)
+    // every cell through `get`, or the first one that does not fit
+    fn cells_as<T>(
+        cells: &[&Value],
+        get: impl Fn(&Value) -> Option<T>,
+        bad: impl Fn(&Value) -> Error,
+    ) -> Result<Vec<T>> {
+        cells.iter().map(|v| get(v).ok_or_else(|| bad(v))).collect()
+    }
+    let name_ = name.into();
+    Ok(match kind {
+        "integer" => Column::new(
+            name_,
+            cells_as(
+                cells,
+                |v| {
+                    if let Value::Int(i) = v {
+                        Some(*i)
+                    } else {
+                        None
+                    }
+                },
+                mismatch,
+            )?,
+        ),
+        "number" => Column::new(name_, cells_as(cells, Value::as_f64, mismatch)?),
+        "flag" => Column::new(
+            name_,
+            cells_as(
+                cells,
+                |v| {
+                    if let Value::Bool(b) = v {
+                        Some(*b)
+                    } else {
+                        None
+                    }
+                },
+                mismatch,
+            )?,
+        ),
+        _ => Column::new(
+            name_,
+            cells_as(
+                cells,
+                |v| {
+                    if let Value::Text(t) = v {
+                        Some(t.clone())
+                    } else {
+                        None
+                    }
+                },
+                mismatch,
+            )?,
+        ),
+    })
 }
 
 /// The cells of column `name` of `frame`, in row order.

@@ -1,0 +1,102 @@
+//! `drift-explosion`: the mean squared score along the forward process blows up like `(D − d)/t`
+//! near a `d`-dimensional flat manifold in `D` dimensions (paper 003).
+//!
+//! Data: `X_0 = (a, 0)`, `a ~ N(0, I_d)`, under Brownian motion (the paper's setting) or an OU
+//! process. `X_t ~ N(0, diag((m² + v) I_d, v I_{D−d}))`, so exactly
+//! `E|∇log p_t(X_t)|² = tr Σ_t⁻¹ = d/(m² + v) + (D − d)/v`, whose `t → 0` asymptote is
+//! `(D − d)/t` for Brownian motion. The Monte Carlo column averages the exact score (from the
+//! posterior mean, [`crate::score`]) over `samples` draws of `X_t`. Summary columns: `t,
+//! mean_sq_score, mean_sq_score_sem, predicted, asymptote`.
+
+use rand_distr::{Distribution, StandardNormal};
+
+use super::{ExperimentOutput, RunOptions};
+use crate::error::{check_count_at_least, check_finite_at_least, Result};
+use crate::schedule::ForwardProcess;
+use crate::score::{score_into, FlatGaussian};
+use crate::stats::Welford;
+use crate::sweep::{f64_column, summarize, with_columns, Grid, Record, Sweep};
+
+/// Parameters of the drift-explosion sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftExplosion {
+    /// Ambient dimension `D`.
+    pub ambient: usize,
+    /// Manifold dimension `d <= D`.
+    pub manifold_dim: usize,
+    /// Times (> 0).
+    pub t: Vec<f64>,
+    /// Draws of `X_t` per time and trial.
+    pub samples: usize,
+    /// The forward process.
+    pub process: ForwardProcess,
+}
+
+/// `E|∇log p_t(X_t)|²` in closed form.
+pub fn predicted(p: &DriftExplosion, t: f64) -> f64 {
+    let (m, v) = (p.process.mean_coeff(t), p.process.variance(t));
+    p.manifold_dim as f64 / (m * m + v) + (p.ambient - p.manifold_dim) as f64 / v
+}
+
+/// Runs the sweep over `t`.
+pub fn run(p: &DriftExplosion, opts: &RunOptions) -> Result<ExperimentOutput> {
+    let data = FlatGaussian::new(p.ambient, p.manifold_dim, 1.0)?;
+    check_count_at_least("samples", p.samples, 2)?;
+    for &t in &p.t {
+        check_finite_at_least("t", t, 0.0, true)?;
+    }
+    let out = opts
+        .apply(Sweep::new(Grid::new().axis("t", p.t.iter().copied())).label("drift-explosion"))
+        .run(|task| {
+            let t = task.point.f64("t")?;
+            let (m, v) = (p.process.mean_coeff(t), p.process.variance(t));
+            let mut rng = task.rng();
+            let (mut x, mut s) = (vec![0.0; p.ambient], vec![0.0; p.ambient]);
+            let mut acc = Welford::new();
+            for _ in 0..p.samples {
+                for (i, xi) in x.iter_mut().enumerate() {
+                    let z0: f64 = if i < p.manifold_dim {
+                        StandardNormal.sample(&mut rng)
+                    } else {
+                        0.0
+                    };
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    *xi = m * z0 + v.sqrt() * z;
+                }
+                score_into(&data, p.process, t, &x, &mut s);
+                acc.push(s.iter().map(|v| v * v).sum());
+            }
+            let e = acc.estimate()?;
+            Ok(Record::new()
+                .with("mean_sq_score", e.mean)
+                .with("mean_sq_score_var", e.sem * e.sem))
+        })?;
+    let s = summarize(&out.frame, &["t"], &["mean_sq_score", "mean_sq_score_var"])?;
+    let ts = f64_column(&s, "t")?;
+    let trials = f64_column(&s, "trials")?;
+    let sem = f64_column(&s, "mean_sq_score_var_mean")?
+        .iter()
+        .zip(&trials)
+        .map(|(v, n)| (v / n).sqrt())
+        .collect();
+    let summary = with_columns(
+        &s,
+        &["t", "trials"],
+        vec![
+            ("mean_sq_score", f64_column(&s, "mean_sq_score_mean")?),
+            ("mean_sq_score_sem", sem),
+            ("predicted", ts.iter().map(|&t| predicted(p, t)).collect()),
+            (
+                "asymptote",
+                ts.iter()
+                    .map(|&t| (p.ambient - p.manifold_dim) as f64 / p.process.variance(t))
+                    .collect(),
+            ),
+        ],
+    )?;
+    Ok(ExperimentOutput {
+        raw: out.frame,
+        summary,
+        complete: out.complete,
+    })
+}
