@@ -79,6 +79,8 @@ pub fn run(p: &Absorption, progress: Progress) -> Result<ExperimentOutput> {
         process: ForwardProcess::OuHalf,
     };
     // paths in chunks through a sweep: progress lines, and a result independent of the threads
+    // batches of paths are the sweep's tasks (several run at once); the result does not depend
+    // on how they are cut, since every path has its own noise stream
     let chunk = 1000usize;
     let n_chunks = p.paths.div_ceil(chunk);
     let res = Sweep::new(Grid::new().axis("chunk", 0..n_chunks))

@@ -4,14 +4,29 @@ use super::Posterior;
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::schedule::ForwardProcess;
 
-/// Softmax-weighted average of `points` with logits `logit(j)`, written into `out`.
+/// Softmax-weighted average of `points` with logits `logit(j)`, written into `out`. Logits go to a
+/// stack buffer when there are few points (no allocation in the inner loop of the samplers), and
+/// the largest logit gets weight 1 without an `exp`.
 fn softmax_average(points: &[Vec<f64>], logit: impl Fn(usize) -> f64, out: &mut [f64]) {
-    let logits: Vec<f64> = (0..points.len()).map(logit).collect();
-    let top = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let mut stack = [0.0f64; 32];
+    let mut heap = Vec::new();
+    let logits: &mut [f64] = if points.len() <= stack.len() {
+        &mut stack[..points.len()]
+    } else {
+        heap.resize(points.len(), 0.0);
+        &mut heap
+    };
+    let mut top = (0, f64::NEG_INFINITY);
+    for (j, l) in logits.iter_mut().enumerate() {
+        *l = logit(j);
+        if *l > top.1 {
+            top = (j, *l);
+        }
+    }
     out.iter_mut().for_each(|o| *o = 0.0);
     let mut total = 0.0;
-    for (p, l) in points.iter().zip(&logits) {
-        let w = (l - top).exp();
+    for (j, (p, l)) in points.iter().zip(logits.iter()).enumerate() {
+        let w = if j == top.0 { 1.0 } else { (l - top.1).exp() };
         total += w;
         for (o, pi) in out.iter_mut().zip(p) {
             *o += w * pi;

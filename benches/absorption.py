@@ -1,0 +1,70 @@
+"""Absorption run (paper 002) in Rust and in numpy, side by side: same points, schedule and sampler.
+
+    .venv/bin/python benches/absorption.py [--paths 10000,1000000] [--steps 99]
+
+The numpy version is a straightforward vectorized implementation of the same Euler-Maruyama
+reverse SDE of OU with rate 1/2 and the exact point-cloud score (softmax over the points), all
+paths advanced together. Both use all cores of this machine (numpy through its BLAS-free array
+code: one core; Rust: rayon over every core), so the report gives the wall-time ratio and the
+paths per second per core of each. The Rust binary is built in release mode first.
+"""
+
+import argparse
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def numpy_absorption(points, paths, steps, t_final=10.0, power=5.0, seed=0):
+    rng = np.random.default_rng(seed)
+    times = t_final * (np.arange(steps + 1) / steps) ** power
+    y = rng.standard_normal((paths, 2))
+    for k in range(steps - 1, -1, -1):
+        t, h = times[k + 1], times[k + 1] - times[k]
+        m, v = np.exp(-t / 2), -np.expm1(-t)
+        d2 = ((y[:, None, :] - m * points[None, :, :]) ** 2).sum(-1)  # paths × points
+        logits = -d2 / (2 * v)
+        logits -= logits.max(1, keepdims=True)
+        w = np.exp(logits)
+        w /= w.sum(1, keepdims=True)
+        f = w @ points
+        score = -(y - m * f) / v
+        y = y + h * (0.5 * y + score) + np.sqrt(h) * rng.standard_normal(y.shape)
+    nearest = ((y[:, None, :] - points[None, :, :]) ** 2).sum(-1).argmin(1)
+    return np.bincount(nearest, minlength=len(points)) / paths
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--paths", default="10000,1000000")
+    ap.add_argument("--steps", type=int, default=99)
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    exe = ROOT / "target" / "release" / "difftheory"
+    cores = os.cpu_count()
+    print(f"absorption, 5 points, {args.steps} power-5 steps, T = 10; Rust on {cores} threads, numpy on 1")
+    print(f"{'paths':>9} {'rust s':>8} {'numpy s':>8} {'ratio':>7} {'rust paths/s/core':>18} {'numpy paths/s':>14}")
+    for paths in [int(p) for p in args.paths.split(",")]:
+        t = time.perf_counter()
+        out = subprocess.run([str(exe), "absorption", "--paths", str(paths), "--steps", str(args.steps), "--quiet", "--out", "/tmp/absorption-bench.csv"],
+                             capture_output=True, text=True)
+        rust = time.perf_counter() - t
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        rows = [l.split(",") for l in Path("/tmp/absorption-bench.csv").read_text().splitlines()[1:]]
+        points = np.array([[float(r[1]), float(r[2])] for r in rows])
+        t = time.perf_counter()
+        freq = numpy_absorption(points, paths, args.steps)
+        npy = time.perf_counter() - t
+        rust_freq = np.array([float(r[3]) for r in rows])
+        print(f"{paths:>9} {rust:>8.2f} {npy:>8.2f} {npy / rust:>6.1f}x {paths / rust / cores:>18,.0f} {paths / npy:>14,.0f}"
+              f"   max |freq rust − freq numpy| = {np.abs(rust_freq - freq).max():.4f}")
+
+
+if __name__ == "__main__":
+    main()
