@@ -12,7 +12,7 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::error::{check_count_at_least, check_finite_at_least, Result};
+use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::rng::SimRng;
 use crate::stats::{Estimate, Welford};
 
@@ -77,6 +77,138 @@ pub fn kl_iso_gaussians_mc(
             sq_shifted += y * y;
         }
         acc.push(-0.5 * sq + 0.5 * sq_shifted / p.var_ratio + half_d_ln_r);
+    }
+    acc.estimate()
+}
+
+/// Lower-triangular Cholesky factor of a symmetric positive-definite `d × d` matrix (row-major).
+fn cholesky(a: &[f64], d: usize) -> Result<Vec<f64>> {
+    let mut l = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let s: f64 = a[i * d + j] - (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum::<f64>();
+            if i == j {
+                if s <= 0.0 || !s.is_finite() {
+                    return Err(Error::invalid(
+                        "covariance",
+                        s,
+                        "the matrix is not positive definite",
+                    ));
+                }
+                l[i * d + i] = s.sqrt();
+            } else {
+                l[i * d + j] = s / l[j * d + j];
+            }
+        }
+    }
+    Ok(l)
+}
+
+/// The Gaussian that best fits a law (paper 003, Lemma 2): its mean and covariance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussianFit {
+    /// Mean.
+    pub mean: Vec<f64>,
+    /// Covariance, row-major `d × d`.
+    pub cov: Vec<f64>,
+}
+
+impl GaussianFit {
+    /// Mean and (population) covariance of points.
+    pub fn of_points(points: &[Vec<f64>]) -> Result<Self> {
+        let n = points.len();
+        check_count_at_least("points", n, 1)?;
+        let d = points[0].len();
+        let mean: Vec<f64> = (0..d)
+            .map(|k| points.iter().map(|p| p[k]).sum::<f64>() / n as f64)
+            .collect();
+        let mut cov = vec![0.0; d * d];
+        for p in points {
+            for i in 0..d {
+                for j in 0..d {
+                    cov[i * d + j] += (p[i] - mean[i]) * (p[j] - mean[j]) / n as f64;
+                }
+            }
+        }
+        Ok(Self { mean, cov })
+    }
+
+    /// Lemma 2: the best Gaussian fit of `p_t = law(m X_0 + sqrt(v) Z)` is `N(m E X_0, m² Cov + v I)`.
+    pub fn at(&self, m: f64, v: f64) -> Self {
+        let d = self.mean.len();
+        let cov = (0..d * d)
+            .map(|k| m * m * self.cov[k] + if k % (d + 1) == 0 { v } else { 0.0 })
+            .collect();
+        Self {
+            mean: self.mean.iter().map(|x| m * x).collect(),
+            cov,
+        }
+    }
+
+    /// `ln` of this Gaussian's density at `x`.
+    pub fn log_density(&self, x: &[f64]) -> Result<f64> {
+        let d = self.mean.len();
+        let l = cholesky(&self.cov, d)?;
+        // solve L y = x − mean
+        let mut y = vec![0.0; d];
+        for i in 0..d {
+            y[i] = (x[i] - self.mean[i] - (0..i).map(|k| l[i * d + k] * y[k]).sum::<f64>())
+                / l[i * d + i];
+        }
+        let logdet: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
+        Ok(-0.5
+            * (y.iter().map(|v| v * v).sum::<f64>()
+                + logdet
+                + d as f64 * (2.0 * std::f64::consts::PI).ln()))
+    }
+}
+
+/// Lemma 3's bound `KL(p_t ‖ N(m E X_0, m² Cov + v I)) <= ½ ln det(I + m² Cov / v)`
+/// (`= ½ Σ ln(1 + λ_i/t)` for Brownian motion): the fit's entropy minus that of the noise, since
+/// `h(p_t) >= h(N(0, v I))`.
+pub fn lemma3_bound(fit: &GaussianFit, m: f64, v: f64) -> Result<f64> {
+    let d = fit.mean.len();
+    let a: Vec<f64> = (0..d * d)
+        .map(|k| m * m * fit.cov[k] / v + if k % (d + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let l = cholesky(&a, d)?;
+    Ok((0..d).map(|i| l[i * d + i].ln()).sum())
+}
+
+/// Monte Carlo `KL(p_t ‖ best Gaussian fit)` for the empirical measure of `points` at `(m, v)`:
+/// `E_{p_t}[ln p_t(X) − ln q(X)]` with the exact mixture density `ln p_t`, from `n` draws.
+pub fn kl_to_gaussian_fit_mc(
+    points: &[Vec<f64>],
+    m: f64,
+    v: f64,
+    n: usize,
+    rng: &mut SimRng,
+) -> Result<Estimate> {
+    check_count_at_least("n", n, 2)?;
+    let q = GaussianFit::of_points(points)?.at(m, v);
+    let d = points[0].len();
+    let norm = -(points.len() as f64).ln() - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * v).ln();
+    let mut acc = Welford::new();
+    let mut x = vec![0.0; d];
+    for _ in 0..n {
+        let j = rand::RngExt::random_range(rng, 0..points.len());
+        for (k, xk) in x.iter_mut().enumerate() {
+            let z: f64 = StandardNormal.sample(rng);
+            *xk = m * points[j][k] + v.sqrt() * z;
+        }
+        let logits: Vec<f64> = points
+            .iter()
+            .map(|p| {
+                -p.iter()
+                    .zip(&x)
+                    .map(|(a, b)| (b - m * a).powi(2))
+                    .sum::<f64>()
+                    / (2.0 * v)
+            })
+            .collect();
+        let top = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let log_p = top + logits.iter().map(|l| (l - top).exp()).sum::<f64>().ln() + norm;
+        acc.push(log_p - q.log_density(&x)?);
     }
     acc.estimate()
 }

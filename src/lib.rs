@@ -20,6 +20,7 @@ pub mod cli;
 pub mod error;
 pub mod experiments;
 pub mod gaussian;
+pub mod girsanov;
 pub mod notebook;
 pub mod plot;
 pub mod rng;

@@ -430,3 +430,75 @@ fn drift_explosion_matches_its_closed_form() {
     }
     assert!((pred[0] * 1e-4 - 8.0).abs() < 1e-3, "the (D−d)/t asymptote");
 }
+
+/// Girsanov with a constant error c: every path has energy g²c²(T − t_min)/2, so ln N equals the
+/// bound exactly, and E[Z] = 1 (2000 paths, seed 1: within 4 standard errors). An error c x/v(t)
+/// is not exponentially integrable: ln N̂ grows as t_min shrinks.
+#[test]
+fn novikov_is_bounded_for_a_bounded_error_and_grows_for_an_unbounded_one() {
+    use difftheory::experiments::novikov::{self, ErrorKind, Novikov};
+    let p = Novikov {
+        error: vec![ErrorKind::Bounded, ErrorKind::Unbounded],
+        t_min: vec![0.1, 0.01],
+        paths: 2000,
+        scale: 0.5,
+        seed: 1,
+    };
+    let out = novikov::run(&p, Progress::Off).unwrap();
+    let ln_n = f64_column(&out.summary, "log_novikov").unwrap();
+    let bound = f64_column(&out.summary, "bound").unwrap();
+    let w = f64_column(&out.summary, "mean_weight").unwrap();
+    let se = f64_column(&out.summary, "mean_weight_sem").unwrap();
+    for k in 0..2 {
+        assert!(
+            (ln_n[k] - bound[k]).abs() < 1e-9,
+            "bounded: ln N {} vs bound {}",
+            ln_n[k],
+            bound[k]
+        );
+        assert!(
+            (w[k] - 1.0).abs() < 4.0 * se[k],
+            "E[Z] = {} ± {} is not 1",
+            w[k],
+            se[k]
+        );
+    }
+    assert!(
+        ln_n[3] > ln_n[2] && ln_n[2] > 10.0 * ln_n[0],
+        "unbounded: {:?}",
+        ln_n
+    );
+    assert!(bound[2].is_infinite());
+}
+
+/// Lemma 3: KL(p_t ‖ best Gaussian fit) <= ½ ln det(I + Cov/t) for the empirical measure of 9
+/// points on the sphere under Brownian motion; Monte Carlo with 40 000 draws per t (seed 5),
+/// allowed 3 standard errors above the bound, and never below zero by more than 3.
+#[test]
+fn lemma3_bounds_the_kl_to_the_best_gaussian_fit() {
+    use difftheory::gaussian::{kl_to_gaussian_fit_mc, lemma3_bound, GaussianFit};
+    let pts = difftheory::experiments::novikov::sphere_points(3);
+    let fit = GaussianFit::of_points(&pts).unwrap();
+    for (k, t) in [0.01, 0.1, 1.0, 10.0].into_iter().enumerate() {
+        let b = lemma3_bound(&fit, 1.0, t).unwrap();
+        let kl =
+            kl_to_gaussian_fit_mc(&pts, 1.0, t, 40_000, &mut rng_from_seed(5 + k as u64)).unwrap();
+        assert!(
+            kl.mean <= b + 3.0 * kl.sem,
+            "t={t}: KL {} ± {} above the bound {b}",
+            kl.mean,
+            kl.sem
+        );
+        assert!(kl.mean >= -3.0 * kl.sem, "t={t}: KL {} < 0", kl.mean);
+        if t >= 10.0 {
+            assert!(
+                kl.mean < 0.01,
+                "far from the data the fit is nearly exact: {}",
+                kl.mean
+            );
+        }
+    }
+    // Lemma 2's fit at (m, v) adds v to the diagonal
+    let at = fit.at(1.0, 0.5);
+    assert!((at.cov[0] - fit.cov[0] - 0.5).abs() < 1e-15 && (at.cov[1] - fit.cov[1]).abs() < 1e-15);
+}

@@ -100,6 +100,18 @@ pub fn step(s: &str) -> Result<crate::sampler::Step, String> {
     }
 }
 
+/// Drift error kinds, comma-separated: bounded, unbounded.
+pub fn error_kinds(s: &str) -> Result<List<crate::experiments::novikov::ErrorKind>, String> {
+    split(s)?
+        .into_iter()
+        .map(|p| {
+            p.parse()
+                .map_err(|_| format!("expected bounded or unbounded, got '{p}'"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(List)
+}
+
 /// A duration in seconds (> 0).
 pub fn seconds(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<f64>() {

@@ -14,7 +14,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::experiments::{absorption, drift_explosion, gaussian_kl, ExperimentOutput, RunOptions};
+use crate::experiments::{
+    absorption, drift_explosion, gaussian_kl, novikov, ExperimentOutput, RunOptions,
+};
 use crate::plot::report::Report;
 use crate::plot::Figure;
 use crate::sweep::{write_frame, Progress};
@@ -45,6 +47,8 @@ enum Command {
     Absorption(AbsorptionArgs),
     /// Paper 003: E|score|² along the forward process blows up like (D − d)/t near a flat manifold.
     DriftExplosion(DriftExplosionArgs),
+    /// Paper 003: Girsanov weights and the Novikov quantity for a bounded or an unbounded drift error.
+    Novikov(NovikovArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -159,6 +163,25 @@ struct DriftExplosionArgs {
     /// Forward process: brownian, ou (rate 1) or ou-half (rate ½, DDPM time).
     #[arg(long, default_value = "brownian", value_parser = args::process)]
     process: crate::schedule::ForwardProcess,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct NovikovArgs {
+    /// Drift error: bounded, unbounded, or both (comma-separated).
+    #[arg(long, default_value = "bounded,unbounded", value_parser = args::error_kinds)]
+    error: List<novikov::ErrorKind>,
+    /// Reverse paths per run (>= 2).
+    #[arg(long, default_value = "2000", value_parser = args::count(2))]
+    paths: usize,
+    /// Smallest times of the grid (0 < t_min < 5).
+    #[arg(long, default_value = "0.1,0.01,0.001", value_parser = args::reals(0.0, true))]
+    t_min: List<f64>,
+    /// Error scale c (>= 0).
+    #[arg(long, default_value = "0.5", value_parser = args::real(0.0, false))]
+    error_scale: f64,
     #[command(flatten)]
     common: Common,
 }
@@ -278,6 +301,23 @@ fn run(cmd: Command) -> Result<()> {
                 &a.common,
             )
         }
+        Command::Novikov(a) => {
+            let params = novikov::Novikov {
+                error: a.error.0,
+                t_min: a.t_min.0,
+                paths: a.paths,
+                scale: a.error_scale,
+                seed: a.common.seed,
+            };
+            let out = novikov::run(&params, a.common.options(1).progress)?;
+            finish(
+                "novikov",
+                "Girsanov weights and the Novikov quantity (paper 003)",
+                &out,
+                None,
+                &a.common,
+            )
+        }
         Command::GaussianKl(a) => {
             let grid = gaussian_kl::GaussianKlGrid {
                 d: a.d.0,
@@ -319,6 +359,7 @@ fn finish(
             // print every row and column
             std::env::set_var("POLARS_FMT_MAX_ROWS", "-1");
             std::env::set_var("POLARS_FMT_MAX_COLS", "-1");
+            std::env::set_var("POLARS_TABLE_WIDTH", "250");
             println!("{}", out.summary);
         }
     }

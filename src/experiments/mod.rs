@@ -7,6 +7,7 @@
 pub mod absorption;
 pub mod drift_explosion;
 pub mod gaussian_kl;
+pub mod novikov;
 
 use std::path::PathBuf;
 use std::time::Duration;
