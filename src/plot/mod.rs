@@ -46,6 +46,13 @@ impl Figure {
     pub fn to_json(&self) -> String {
         self.plot.to_json()
     }
+
+    /// Shows the figure in a notebook (evcxr calls this on a cell's last expression): Plotly JSON
+    /// for JupyterLab plus an HTML fallback that survives export. Inherent, so evcxr finds it
+    /// whatever is imported (it did not always resolve the trait method of the same name).
+    pub fn evcxr_display(&self) {
+        print!("{}", display::evcxr_content(&display::figure_bundle(self)));
+    }
 }
 
 impl From<Plot> for Figure {
