@@ -30,6 +30,33 @@ impl Value {
         }
     }
 
+    /// The value if it is an integer.
+    pub fn as_int(&self) -> Option<i64> {
+        if let Value::Int(i) = self {
+            Some(*i)
+        } else {
+            None
+        }
+    }
+
+    /// The value if it is a flag.
+    pub fn as_bool(&self) -> Option<bool> {
+        if let Value::Bool(b) = self {
+            Some(*b)
+        } else {
+            None
+        }
+    }
+
+    /// The value if it is text.
+    pub fn as_text(&self) -> Option<&str> {
+        if let Value::Text(t) = self {
+            Some(t)
+        } else {
+            None
+        }
+    }
+
     /// The value as `f64` (integers convert; text and flags do not).
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
@@ -126,48 +153,12 @@ pub(crate) fn column_from_values(name: &str, cells: &[&Value]) -> Result<Column>
     }
     let name_ = name.into();
     Ok(match kind {
-        "integer" => Column::new(
-            name_,
-            cells_as(
-                cells,
-                |v| {
-                    if let Value::Int(i) = v {
-                        Some(*i)
-                    } else {
-                        None
-                    }
-                },
-                mismatch,
-            )?,
-        ),
+        "integer" => Column::new(name_, cells_as(cells, Value::as_int, mismatch)?),
         "number" => Column::new(name_, cells_as(cells, Value::as_f64, mismatch)?),
-        "flag" => Column::new(
-            name_,
-            cells_as(
-                cells,
-                |v| {
-                    if let Value::Bool(b) = v {
-                        Some(*b)
-                    } else {
-                        None
-                    }
-                },
-                mismatch,
-            )?,
-        ),
+        "flag" => Column::new(name_, cells_as(cells, Value::as_bool, mismatch)?),
         _ => Column::new(
             name_,
-            cells_as(
-                cells,
-                |v| {
-                    if let Value::Text(t) = v {
-                        Some(t.clone())
-                    } else {
-                        None
-                    }
-                },
-                mismatch,
-            )?,
+            cells_as(cells, |v| v.as_text().map(str::to_string), mismatch)?,
         ),
     })
 }
