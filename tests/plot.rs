@@ -167,3 +167,21 @@ fn reports_embed_plotly_and_load_nothing_from_the_network() {
     assert!(page.contains("Plotly.newPlot"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn heatmap_of_a_function_puts_rows_along_y() {
+    let fig = heatmap_fn(
+        &[0.0, 1.0, 2.0],
+        &[10.0, 20.0],
+        |x, y| x + y,
+        None,
+        &FigureSpec::default(),
+    )
+    .unwrap();
+    let j = json(&fig);
+    assert_eq!(
+        j["data"][0]["z"],
+        serde_json::json!([[10.0, 11.0, 12.0], [20.0, 21.0, 22.0]])
+    );
+    assert!(heatmap_fn(&[], &[1.0], |_, _| 0.0, None, &FigureSpec::default()).is_err());
+}

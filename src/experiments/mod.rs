@@ -8,6 +8,7 @@ pub mod absorption;
 pub mod drift_explosion;
 pub mod gaussian_kl;
 pub mod novikov;
+pub mod schedule_ablation;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -278,3 +278,37 @@ pub fn heatmap_with_line(
     plot.set_layout(spec.layout());
     Ok(Figure::new(plot))
 }
+
+/// A heat map of `f(x, y)` over the grid `xs × ys`, with an optional overlay line — for densities,
+/// scores and errors given as functions rather than frames.
+pub fn heatmap_fn(
+    xs: &[f64],
+    ys: &[f64],
+    f: impl Fn(f64, f64) -> f64,
+    line: Option<(&[f64], &[f64], &str)>,
+    spec: &FigureSpec,
+) -> Result<Figure> {
+    if xs.is_empty() || ys.is_empty() {
+        return Err(Error::invalid(
+            "grid",
+            format!("{} × {}", xs.len(), ys.len()),
+            "a heat map needs at least one x and one y",
+        ));
+    }
+    let z: Vec<Vec<f64>> = ys
+        .iter()
+        .map(|&y| xs.iter().map(|&x| f(x, y)).collect())
+        .collect();
+    let mut plot = Plot::new();
+    plot.add_trace(HeatMap::new(xs.to_vec(), ys.to_vec(), z));
+    if let Some((lx, ly, name)) = line {
+        plot.add_trace(
+            Scatter::new(lx.to_vec(), ly.to_vec())
+                .mode(Mode::Lines)
+                .line(Line::new().color("white").width(2.0))
+                .name(name),
+        );
+    }
+    plot.set_layout(spec.layout());
+    Ok(Figure::new(plot))
+}

@@ -1,8 +1,22 @@
 //! The data sets with exact posterior means.
 
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+
 use super::Posterior;
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use crate::rng::SimRng;
 use crate::schedule::ForwardProcess;
+
+fn normal(rng: &mut SimRng) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+/// `ln Σ_j exp(l_j)` without overflow.
+fn log_sum_exp(ls: impl Iterator<Item = f64> + Clone) -> f64 {
+    let top = ls.clone().fold(f64::NEG_INFINITY, f64::max);
+    top + ls.map(|l| (l - top).exp()).sum::<f64>().ln()
+}
 
 /// Softmax-weighted average of `points` with logits `logit(j)`, written into `out`. Logits go to a
 /// stack buffer when there are few points (no allocation in the inner loop of the samplers), and
@@ -99,9 +113,27 @@ impl PointCloud {
     }
 }
 
+impl PointCloud {
+    /// `ln p_t(x)` of the noised empirical measure: a mixture of `N(m a_j, v I)`.
+    pub fn log_density(&self, process: ForwardProcess, t: f64, x: &[f64]) -> f64 {
+        let (m, v) = (process.mean_coeff(t), process.variance(t));
+        let d = x.len() as f64;
+        let norm =
+            -(self.points.len() as f64).ln() - 0.5 * d * (2.0 * std::f64::consts::PI * v).ln();
+        norm + log_sum_exp(
+            self.points
+                .iter()
+                .map(|a| -sq_dist_scaled(x, m, a) / (2.0 * v)),
+        )
+    }
+}
+
 impl Posterior for PointCloud {
     fn dim(&self) -> usize {
         self.points[0].len()
+    }
+    fn sample(&self, rng: &mut SimRng) -> Vec<f64> {
+        self.points[rng.random_range(0..self.points.len())].clone()
     }
     fn posterior_mean(&self, process: ForwardProcess, t: f64, x: &[f64], out: &mut [f64]) {
         let (m, v) = (process.mean_coeff(t), process.variance(t));
@@ -172,6 +204,20 @@ impl GaussianMixture {
 impl Posterior for GaussianMixture {
     fn dim(&self) -> usize {
         self.means[0].len()
+    }
+    fn sample(&self, rng: &mut SimRng) -> Vec<f64> {
+        let u: f64 = rng.random();
+        let mut acc = 0.0;
+        let j = self.weights.iter().position(|w| {
+            acc += w;
+            u < acc
+        });
+        let j = j.unwrap_or(self.weights.len() - 1);
+        let s = self.variances[j].sqrt();
+        self.means[j]
+            .iter()
+            .map(|mu| mu + s * normal(rng))
+            .collect()
     }
     fn posterior_mean(&self, process: ForwardProcess, t: f64, x: &[f64], out: &mut [f64]) {
         let (m, v) = (process.mean_coeff(t), process.variance(t));
@@ -247,6 +293,17 @@ impl FlatGaussian {
 impl Posterior for FlatGaussian {
     fn dim(&self) -> usize {
         self.ambient
+    }
+    fn sample(&self, rng: &mut SimRng) -> Vec<f64> {
+        (0..self.ambient)
+            .map(|i| {
+                if i < self.manifold {
+                    self.sigma * normal(rng)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     }
     fn posterior_mean(&self, process: ForwardProcess, t: f64, x: &[f64], out: &mut [f64]) {
         let (m, v) = (process.mean_coeff(t), process.variance(t));
@@ -326,6 +383,11 @@ impl Posterior for Sphere {
     fn dim(&self) -> usize {
         self.ambient
     }
+    fn sample(&self, rng: &mut SimRng) -> Vec<f64> {
+        let g: Vec<f64> = (0..self.ambient).map(|_| normal(rng)).collect();
+        let r = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        g.iter().map(|v| v / r).collect()
+    }
     fn posterior_mean(&self, process: ForwardProcess, t: f64, x: &[f64], out: &mut [f64]) {
         let (m, v) = (process.mean_coeff(t), process.variance(t));
         let r = x.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -360,6 +422,54 @@ impl Curve {
         }
     }
 
+    /// The point of the curve at parameter `u`.
+    pub fn point(&self, u: f64) -> [f64; 2] {
+        [u * u.cos(), u * u.sin()]
+    }
+
+    /// Euclidean distance from `x` to the curve (nearest of 20 000 points along it, then refined by
+    /// golden-section search around that point).
+    pub fn distance(&self, x: &[f64]) -> f64 {
+        let n = 20_000;
+        let h = (self.u_max - self.u_min) / n as f64;
+        let dist = |u: f64| {
+            let p = self.point(u);
+            ((x[0] - p[0]).powi(2) + (x[1] - p[1]).powi(2)).sqrt()
+        };
+        let k = (0..=n)
+            .min_by(|&a, &b| {
+                dist(self.u_min + a as f64 * h).total_cmp(&dist(self.u_min + b as f64 * h))
+            })
+            .unwrap_or(0);
+        let (mut lo, mut hi) = (
+            (self.u_min + (k as f64 - 1.0) * h).max(self.u_min),
+            (self.u_min + (k as f64 + 1.0) * h).min(self.u_max),
+        );
+        let g = 0.5 * (5f64.sqrt() - 1.0);
+        for _ in 0..60 {
+            let (a, b) = (hi - g * (hi - lo), lo + g * (hi - lo));
+            if dist(a) < dist(b) {
+                hi = b;
+            } else {
+                lo = a;
+            }
+        }
+        dist(0.5 * (lo + hi))
+    }
+
+    /// `ln p_t(x)` of the noised curve: `ln E_U N(x; m c(U), v I)` by the same quadrature as the
+    /// posterior mean.
+    pub fn log_density(&self, process: ForwardProcess, t: f64, x: &[f64]) -> f64 {
+        let (m, v) = (process.mean_coeff(t), process.variance(t));
+        let n = self.grid_size(v);
+        let h = (self.u_max - self.u_min) / n as f64;
+        let ls = (0..n).map(|k| {
+            let p = self.point(self.u_min + (k as f64 + 0.5) * h);
+            -((x[0] - m * p[0]).powi(2) + (x[1] - m * p[1]).powi(2)) / (2.0 * v)
+        });
+        log_sum_exp(ls) - (n as f64).ln() - (2.0 * std::f64::consts::PI * v).ln()
+    }
+
     fn grid_size(&self, v: f64) -> usize {
         // arc length ≈ ∫ sqrt(1 + u²) du <= (u_max − u_min)(1 + u_max); 8 points per posterior width
         let arc = (self.u_max - self.u_min) * (1.0 + self.u_max);
@@ -370,6 +480,10 @@ impl Curve {
 impl Posterior for Curve {
     fn dim(&self) -> usize {
         2
+    }
+    fn sample(&self, rng: &mut SimRng) -> Vec<f64> {
+        let u = self.u_min + (self.u_max - self.u_min) * rng.random::<f64>();
+        self.point(u).to_vec()
     }
     fn posterior_mean(&self, process: ForwardProcess, t: f64, x: &[f64], out: &mut [f64]) {
         let (m, v) = (process.mean_coeff(t), process.variance(t));

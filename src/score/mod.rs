@@ -18,12 +18,20 @@ mod data;
 
 pub use data::{bessel_ratio, Curve, FlatGaussian, GaussianMixture, PointCloud, Sphere};
 
-use crate::schedule::ForwardProcess;
+use rand_distr::{Distribution, StandardNormal};
 
-/// Data whose posterior mean `E[X_0 | X_t = x]` is known exactly.
+use crate::error::{check_count_at_least, Result};
+use crate::rng::SimRng;
+use crate::sampler::Drift;
+use crate::schedule::ForwardProcess;
+use crate::stats::{Estimate, Welford};
+
+/// Data whose posterior mean `E[X_0 | X_t = x]` is known exactly, and which can be sampled.
 pub trait Posterior: Sync {
     /// The data dimension.
     fn dim(&self) -> usize;
+    /// One draw of `X_0`.
+    fn sample(&self, rng: &mut SimRng) -> Vec<f64>;
     /// Writes `E[X_0 | X_t = x]` at time `t > 0` of `process` into `out` (both of length `dim`).
     fn posterior_mean(&self, process: ForwardProcess, t: f64, x: &[f64], out: &mut [f64]);
 }
@@ -75,4 +83,44 @@ pub fn score_into<P: Posterior + ?Sized>(
     for (o, xi) in out.iter_mut().zip(x) {
         *o = -(xi - m * *o) / v;
     }
+}
+
+/// One draw of `X_t = m(t) X_0 + sqrt(v(t)) Z` for data `data`.
+pub fn sample_xt<P: Posterior + ?Sized>(
+    data: &P,
+    process: ForwardProcess,
+    t: f64,
+    rng: &mut SimRng,
+) -> Vec<f64> {
+    let (m, v) = (process.mean_coeff(t), process.variance(t));
+    data.sample(rng)
+        .into_iter()
+        .map(|x0| {
+            let z: f64 = StandardNormal.sample(rng);
+            m * x0 + v.sqrt() * z
+        })
+        .collect()
+}
+
+/// The L² error of a score estimate at time `t`: `E_{p_t} |ŝ(X_t) − ∇log p_t(X_t)|²`, from `n`
+/// draws of `X_t`.
+pub fn score_l2_error<D: Drift + ?Sized, P: Posterior + ?Sized>(
+    estimate: &D,
+    data: &P,
+    process: ForwardProcess,
+    t: f64,
+    n: usize,
+    rng: &mut SimRng,
+) -> Result<Estimate> {
+    check_count_at_least("n", n, 2)?;
+    let d = data.dim();
+    let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+    let mut acc = Welford::new();
+    for _ in 0..n {
+        let x = sample_xt(data, process, t, rng);
+        estimate.score(t, &x, &mut a);
+        score_into(data, process, t, &x, &mut b);
+        acc.push(a.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum());
+    }
+    acc.estimate()
 }
