@@ -88,7 +88,7 @@ fi
 
 # ---- evcxr_jupyter --------------------------------------------------------------------------
 if ! cargo install --list --root "$DT_EVCXR_ROOT" 2>/dev/null | grep -q "^evcxr_jupyter v$DT_EVCXR_VERSION:"; then
-  log "cargo install evcxr_jupyter $DT_EVCXR_VERSION (15-20 min on 2 cores, once per machine)"
+  log "cargo install evcxr_jupyter $DT_EVCXR_VERSION (about 6 min on 2 cores, once per machine)"
   # The kernel's own speed does not matter (rustc does the work), so build it quickly.
   CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_DEBUG=0 \

@@ -15,7 +15,7 @@ use crate::rng::{rng_from_seed, task_seed};
 use crate::sampler::{gaussian_starts, ExactScore, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, ScheduleKind};
 use crate::score::PointCloud;
-use crate::sweep::{with_columns, Grid, Progress, Record, Sweep};
+use crate::sweep::{frame, Grid, Progress, Record, Sweep, Value};
 
 /// Parameters of the absorption run.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,20 +112,14 @@ pub fn run(p: &Absorption, progress: Progress) -> Result<ExperimentOutput> {
     let freq: Vec<f64> = counts.iter().map(|c| c / n).collect();
     let sem: Vec<f64> = freq.iter().map(|f| (f * (1.0 - f) / n).sqrt()).collect();
     let pts = cloud.points();
-    let base = Sweep::new(Grid::new().axis("point", 0..p.points))
-        .progress(Progress::Off)
-        .run(|_| Ok(Record::new()))?
-        .frame;
-    let summary = with_columns(
-        &base,
-        &["point"],
-        vec![
-            ("x", pts.iter().map(|q| q[0]).collect()),
-            ("y", pts.iter().map(|q| q[1]).collect()),
-            ("frequency", freq),
-            ("frequency_sem", sem),
-        ],
-    )?;
+    let reals = |v: Vec<f64>| v.into_iter().map(Value::Float).collect::<Vec<_>>();
+    let summary = frame(vec![
+        ("point", (0..p.points).map(Value::from).collect()),
+        ("x", reals(pts.iter().map(|q| q[0]).collect())),
+        ("y", reals(pts.iter().map(|q| q[1]).collect())),
+        ("frequency", reals(freq)),
+        ("frequency_sem", reals(sem)),
+    ])?;
     Ok(ExperimentOutput {
         raw: res.frame,
         summary,

@@ -427,6 +427,30 @@ fn concat(frames: Vec<DataFrame>) -> Result<DataFrame> {
     Ok(out)
 }
 
+/// A frame from named columns of cells (each column of one kind, all of one length).
+///
+/// ```
+/// use difftheory::sweep::{frame, Value};
+/// let f = frame(vec![("k", vec![Value::Int(0), Value::Int(1)]), ("y", vec![0.5.into(), 1.5.into()])]).unwrap();
+/// assert_eq!(f.shape(), (2, 2));
+/// ```
+pub fn frame(columns: Vec<(&str, Vec<Value>)>) -> Result<DataFrame> {
+    let height = columns.first().map(|c| c.1.len()).unwrap_or(0);
+    let mut cols = Vec::with_capacity(columns.len());
+    for (name, cells) in &columns {
+        if cells.len() != height {
+            return Err(Error::invalid(
+                *name,
+                cells.len(),
+                format!("every column needs {height} rows"),
+            ));
+        }
+        let refs: Vec<&Value> = cells.iter().collect();
+        cols.push(column_from_values(name, &refs)?);
+    }
+    Ok(DataFrame::new(height, cols)?)
+}
+
 /// A new frame made of the columns `keep` of `frame` followed by the computed columns `new`
 /// (each as long as the frame). The way experiments build their summary tables.
 pub fn with_columns(
