@@ -14,6 +14,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::rng::SimRng;
+use crate::schedule::ForwardProcess;
+use crate::score::{sample_xt, PointCloud};
 use crate::stats::{Estimate, Welford};
 
 /// Parameters of the isotropic Gaussian pair; build with [`IsoGaussianPair::new`] to validate.
@@ -147,19 +149,42 @@ impl GaussianFit {
 
     /// `ln` of this Gaussian's density at `x`.
     pub fn log_density(&self, x: &[f64]) -> Result<f64> {
+        Ok(self.density()?.log_density(x))
+    }
+
+    /// The density, factored once for many evaluations.
+    pub fn density(&self) -> Result<GaussianDensity> {
         let d = self.mean.len();
         let l = cholesky(&self.cov, d)?;
+        let logdet: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
+        let norm = -0.5 * (logdet + d as f64 * (2.0 * std::f64::consts::PI).ln());
+        Ok(GaussianDensity {
+            mean: self.mean.clone(),
+            chol: l,
+            norm,
+        })
+    }
+}
+
+/// A Gaussian density with its covariance factored (see [`GaussianFit::density`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussianDensity {
+    mean: Vec<f64>,
+    chol: Vec<f64>,
+    norm: f64,
+}
+
+impl GaussianDensity {
+    /// `ln` of the density at `x`.
+    pub fn log_density(&self, x: &[f64]) -> f64 {
+        let (d, l) = (self.mean.len(), &self.chol);
         // solve L y = x − mean
         let mut y = vec![0.0; d];
         for i in 0..d {
             y[i] = (x[i] - self.mean[i] - (0..i).map(|k| l[i * d + k] * y[k]).sum::<f64>())
                 / l[i * d + i];
         }
-        let logdet: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
-        Ok(-0.5
-            * (y.iter().map(|v| v * v).sum::<f64>()
-                + logdet
-                + d as f64 * (2.0 * std::f64::consts::PI).ln()))
+        self.norm - 0.5 * y.iter().map(|v| v * v).sum::<f64>()
     }
 }
 
@@ -175,40 +200,22 @@ pub fn lemma3_bound(fit: &GaussianFit, m: f64, v: f64) -> Result<f64> {
     Ok((0..d).map(|i| l[i * d + i].ln()).sum())
 }
 
-/// Monte Carlo `KL(p_t ‖ best Gaussian fit)` for the empirical measure of `points` at `(m, v)`:
-/// `E_{p_t}[ln p_t(X) − ln q(X)]` with the exact mixture density `ln p_t`, from `n` draws.
+/// Monte Carlo `KL(p_t ‖ best Gaussian fit)` for the empirical measure `cloud` at time `t` of
+/// `process`: `E_{p_t}[ln p_t(X) − ln q(X)]` with the exact mixture density `ln p_t`, from `n` draws.
 pub fn kl_to_gaussian_fit_mc(
-    points: &[Vec<f64>],
-    m: f64,
-    v: f64,
+    cloud: &PointCloud,
+    process: ForwardProcess,
+    t: f64,
     n: usize,
     rng: &mut SimRng,
 ) -> Result<Estimate> {
     check_count_at_least("n", n, 2)?;
-    let q = GaussianFit::of_points(points)?.at(m, v);
-    let d = points[0].len();
-    let norm = -(points.len() as f64).ln() - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * v).ln();
+    let (m, v) = (process.mean_coeff(t), process.variance(t));
+    let q = GaussianFit::of_points(cloud.points())?.at(m, v).density()?;
     let mut acc = Welford::new();
-    let mut x = vec![0.0; d];
     for _ in 0..n {
-        let j = rand::RngExt::random_range(rng, 0..points.len());
-        for (k, xk) in x.iter_mut().enumerate() {
-            let z: f64 = StandardNormal.sample(rng);
-            *xk = m * points[j][k] + v.sqrt() * z;
-        }
-        let logits: Vec<f64> = points
-            .iter()
-            .map(|p| {
-                -p.iter()
-                    .zip(&x)
-                    .map(|(a, b)| (b - m * a).powi(2))
-                    .sum::<f64>()
-                    / (2.0 * v)
-            })
-            .collect();
-        let top = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let log_p = top + logits.iter().map(|l| (l - top).exp()).sum::<f64>().ln() + norm;
-        acc.push(log_p - q.log_density(&x)?);
+        let x = sample_xt(cloud, process, t, rng);
+        acc.push(cloud.log_density(process, t, &x) - q.log_density(&x));
     }
     acc.estimate()
 }

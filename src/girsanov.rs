@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed};
 use crate::sampler::{Drift, ReverseSde};
+use crate::stats::log_sum_exp;
 
 /// Per-path Girsanov quantities.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,9 +107,8 @@ pub struct NovikovEstimate {
 }
 
 fn log_mean_exp(xs: impl Iterator<Item = f64> + Clone) -> f64 {
-    let top = xs.clone().fold(f64::NEG_INFINITY, f64::max);
-    let (sum, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + (x - top).exp(), n + 1));
-    top + (sum / n as f64).ln()
+    let n = xs.clone().count() as f64;
+    log_sum_exp(xs) - n.ln()
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {

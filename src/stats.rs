@@ -81,6 +81,15 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
+/// `ln Σ exp(x_i)` without overflow (`−∞` for no terms).
+pub fn log_sum_exp(xs: impl Iterator<Item = f64> + Clone) -> f64 {
+    let top = xs.clone().fold(f64::NEG_INFINITY, f64::max);
+    if top == f64::NEG_INFINITY {
+        return top;
+    }
+    top + xs.map(|x| (x - top).exp()).sum::<f64>().ln()
+}
+
 /// A fitted line `y = intercept + slope x` with the standard error of the slope.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LineFit {

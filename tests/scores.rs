@@ -479,10 +479,17 @@ fn lemma3_bounds_the_kl_to_the_best_gaussian_fit() {
     use difftheory::gaussian::{kl_to_gaussian_fit_mc, lemma3_bound, GaussianFit};
     let pts = difftheory::experiments::novikov::sphere_points(3);
     let fit = GaussianFit::of_points(&pts).unwrap();
+    let cloud = PointCloud::new(pts).unwrap();
     for (k, t) in [0.01, 0.1, 1.0, 10.0].into_iter().enumerate() {
         let b = lemma3_bound(&fit, 1.0, t).unwrap();
-        let kl =
-            kl_to_gaussian_fit_mc(&pts, 1.0, t, 40_000, &mut rng_from_seed(5 + k as u64)).unwrap();
+        let kl = kl_to_gaussian_fit_mc(
+            &cloud,
+            ForwardProcess::Brownian,
+            t,
+            40_000,
+            &mut rng_from_seed(5 + k as u64),
+        )
+        .unwrap();
         assert!(
             kl.mean <= b + 3.0 * kl.sem,
             "t={t}: KL {} ± {} above the bound {b}",

@@ -8,12 +8,10 @@
 //! posterior mean, [`crate::score`]) over `samples` draws of `X_t`. Summary columns: `t,
 //! mean_sq_score, mean_sq_score_sem, predicted, asymptote`.
 
-use rand_distr::{Distribution, StandardNormal};
-
 use super::{ExperimentOutput, RunOptions};
 use crate::error::{check_count_at_least, check_finite_at_least, Result};
 use crate::schedule::ForwardProcess;
-use crate::score::{score_into, FlatGaussian};
+use crate::score::{sample_xt, score_into, FlatGaussian};
 use crate::stats::Welford;
 use crate::sweep::{f64_column, summarize, with_columns, Grid, Record, Sweep};
 
@@ -49,20 +47,11 @@ pub fn run(p: &DriftExplosion, opts: &RunOptions) -> Result<ExperimentOutput> {
         .apply(Sweep::new(Grid::new().axis("t", p.t.iter().copied())).label("drift-explosion"))
         .run(|task| {
             let t = task.point.f64("t")?;
-            let (m, v) = (p.process.mean_coeff(t), p.process.variance(t));
             let mut rng = task.rng();
-            let (mut x, mut s) = (vec![0.0; p.ambient], vec![0.0; p.ambient]);
+            let mut s = vec![0.0; p.ambient];
             let mut acc = Welford::new();
             for _ in 0..p.samples {
-                for (i, xi) in x.iter_mut().enumerate() {
-                    let z0: f64 = if i < p.manifold_dim {
-                        StandardNormal.sample(&mut rng)
-                    } else {
-                        0.0
-                    };
-                    let z: f64 = StandardNormal.sample(&mut rng);
-                    *xi = m * z0 + v.sqrt() * z;
-                }
+                let x = sample_xt(&data, p.process, t, &mut rng);
                 score_into(&data, p.process, t, &x, &mut s);
                 acc.push(s.iter().map(|v| v * v).sum());
             }

@@ -150,16 +150,7 @@ pub fn run(p: &Novikov, progress: Progress) -> Result<ExperimentOutput> {
             let on_support = paths
                 .ends
                 .iter()
-                .filter(|y| {
-                    let j = cloud.nearest(y);
-                    cloud.points()[j]
-                        .iter()
-                        .zip(y.iter())
-                        .map(|(a, b)| (a - b).powi(2))
-                        .sum::<f64>()
-                        .sqrt()
-                        < 0.05
-                })
+                .filter(|y| cloud.distance(y) < 0.05)
                 .count() as f64
                 / p.paths as f64;
             Ok(Record::new()

@@ -38,10 +38,6 @@ pub fn run(p: &ScheduleAblation, progress: Progress) -> Result<ExperimentOutput>
         data: &cloud,
         process: ForwardProcess::OuHalf,
     };
-    let distance = |y: &Vec<f64>| {
-        let p = &cloud.points()[cloud.nearest(y)];
-        ((y[0] - p[0]).powi(2) + (y[1] - p[1]).powi(2)).sqrt()
-    };
     let grid = Grid::new()
         .axis("schedule", ["linear", "quadratic", "exponential"])
         .axis("steps", p.steps.iter().copied());
@@ -59,7 +55,7 @@ pub fn run(p: &ScheduleAblation, progress: Progress) -> Result<ExperimentOutput>
                 seed: p.seed,
             };
             let ends = sde.run(&drift, gaussian_starts(0..p.paths, 2, p.seed), None)?;
-            let dist: Vec<f64> = ends.iter().map(distance).collect();
+            let dist: Vec<f64> = ends.iter().map(|y| cloud.distance(y)).collect();
             let e = mean_sem(&dist)?;
             Ok(Record::new()
                 .with("paths", p.paths)

@@ -7,15 +7,10 @@ use super::Posterior;
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::rng::SimRng;
 use crate::schedule::ForwardProcess;
+use crate::stats::log_sum_exp;
 
 fn normal(rng: &mut SimRng) -> f64 {
     StandardNormal.sample(rng)
-}
-
-/// `ln Σ_j exp(l_j)` without overflow.
-fn log_sum_exp(ls: impl Iterator<Item = f64> + Clone) -> f64 {
-    let top = ls.clone().fold(f64::NEG_INFINITY, f64::max);
-    top + ls.map(|l| (l - top).exp()).sum::<f64>().ln()
 }
 
 /// Softmax-weighted average of `points` with logits `logit(j)`, written into `out`. Logits go to a
@@ -98,6 +93,11 @@ impl PointCloud {
     /// The points.
     pub fn points(&self) -> &[Vec<f64>] {
         &self.points
+    }
+
+    /// Euclidean distance from `x` to the nearest point.
+    pub fn distance(&self, x: &[f64]) -> f64 {
+        sq_dist_scaled(x, 1.0, &self.points[self.nearest(x)]).sqrt()
     }
 
     /// Index of the point nearest to `x`.
