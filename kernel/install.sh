@@ -23,6 +23,7 @@ spec = {
     "env": {
         "DT_EVCXR": "$DT_EVCXR",
         "DT_CACHE": "$DT_CACHE",
+        "DT_HOST": "$host",
         "DIFFTHEORY_ROOT": "$DT_ROOT",
         "EVCXR_CONFIG_DIR": "$DT_ROOT/kernel/evcxr",
         # libtorch for notebooks that use the torch feature: the build finds it through LIBTORCH,

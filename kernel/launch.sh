@@ -21,6 +21,5 @@ done
 export EVCXR_TMPDIR="$dir"
 # Cells link libdifftheory.so (see Cargo.toml) from evcxr's deps folder; the RUNPATH rustc writes
 # is relative to that folder while evcxr loads cells from the one above, so name it here.
-host="$(rustc -vV | sed -n 's/^host: //p')"
-export LD_LIBRARY_PATH="$dir/target/$host/debug/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$dir/target/${DT_HOST:?DT_HOST is set by the kernel spec}/debug/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 exec "$DT_EVCXR" --control_file "$1"

@@ -21,6 +21,7 @@ printed is `notebooks: N passed, M failed`; the exit code is 1 when any failed.
 
 import argparse
 import asyncio
+import functools
 import html
 import queue
 import json
@@ -91,6 +92,7 @@ class DrainingClient(nbclient.NotebookClient):
         return cell
 
 
+@functools.cache
 def plotly_js():
     from plotly.offline import get_plotlyjs
 

@@ -265,18 +265,33 @@ pub fn heatmap_with_line(
         let cy = uy.partition_point(|v| *v < ys[i]);
         grid[cy][cx] = zs[i];
     }
+    Ok(heatmap_figure(
+        HeatMap::new(ux, uy, grid).name(z),
+        line,
+        3.0,
+        spec,
+    ))
+}
+
+/// A heat-map trace with an optional white overlay line, laid out by `spec`.
+fn heatmap_figure(
+    map: Box<HeatMap<f64, f64, Vec<f64>>>,
+    line: Option<(&[f64], &[f64], &str)>,
+    line_width: f64,
+    spec: &FigureSpec,
+) -> Figure {
     let mut plot = Plot::new();
-    plot.add_trace(HeatMap::new(ux, uy, grid).name(z));
+    plot.add_trace(map);
     if let Some((lx, ly, name)) = line {
         plot.add_trace(
             Scatter::new(lx.to_vec(), ly.to_vec())
                 .mode(Mode::Lines)
-                .line(Line::new().color("white").width(3.0))
+                .line(Line::new().color("white").width(line_width))
                 .name(name),
         );
     }
     plot.set_layout(spec.layout());
-    Ok(Figure::new(plot))
+    Figure::new(plot)
 }
 
 /// A heat map of `f(x, y)` over the grid `xs × ys`, with an optional overlay line — for densities,
@@ -299,16 +314,10 @@ pub fn heatmap_fn(
         .iter()
         .map(|&y| xs.iter().map(|&x| f(x, y)).collect())
         .collect();
-    let mut plot = Plot::new();
-    plot.add_trace(HeatMap::new(xs.to_vec(), ys.to_vec(), z));
-    if let Some((lx, ly, name)) = line {
-        plot.add_trace(
-            Scatter::new(lx.to_vec(), ly.to_vec())
-                .mode(Mode::Lines)
-                .line(Line::new().color("white").width(2.0))
-                .name(name),
-        );
-    }
-    plot.set_layout(spec.layout());
-    Ok(Figure::new(plot))
+    Ok(heatmap_figure(
+        HeatMap::new(xs.to_vec(), ys.to_vec(), z),
+        line,
+        2.0,
+        spec,
+    ))
 }
