@@ -31,6 +31,9 @@ pub mod stats;
 pub mod sweep;
 #[cfg(feature = "torch")]
 pub mod torch;
+#[cfg(feature = "torch")]
+pub mod trained;
+pub mod vecmath;
 
 pub use error::{Error, Result};
 /// Polars and Plotly as this crate uses them, so a notebook needs no `:dep` of its own for them.
@@ -44,8 +47,8 @@ pub mod prelude {
     pub use crate::plot::display::{show, EvcxrDisplay};
     pub use crate::plot::report::Report;
     pub use crate::plot::{
-        heatmap_fn, heatmap_with_line, loglog_slope, prediction_vs_mc, Figure, FigureSpec,
-        McColumns,
+        heatmap_fn, heatmap_with_line, loglog_slope, prediction_vs_mc, scatter_groups, Figure,
+        FigureSpec, McColumns,
     };
     pub use crate::rng::{rng_from_seed, task_seed, SimRng};
     pub use crate::stats::{fit_line, loglog_fit, mean_sem, median, Estimate};

@@ -32,3 +32,13 @@ pub fn task_seed(base: u64, index: u64) -> u64 {
 pub fn rng_from_seed(seed: u64) -> SimRng {
     SimRng::seed_from_u64(seed)
 }
+
+/// The per-path noise generator of the samplers (Xoshiro256++: a few times faster than
+/// [`SimRng`], which matters when every path step draws its own normals; reproducible across
+/// platforms and thread counts like everything else here).
+pub type PathRng = rand::rngs::Xoshiro256PlusPlus;
+
+/// A path noise generator seeded from `seed`.
+pub fn path_rng(seed: u64) -> PathRng {
+    PathRng::seed_from_u64(seed)
+}

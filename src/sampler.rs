@@ -9,17 +9,19 @@
 //!   `y ← e^{−bh} [y + h (2b y + g² s)] + g sqrt((1 − e^{−2bh})/(2b)) ξ` (for OU with rate ½ this is
 //!   `x ← e^{−h/2}[x − h(x ᾱ/(1−ᾱ) − sqrt(ᾱ) f/(1−ᾱ))] + sqrt(1 − e^{−h}) ξ`).
 //!
-//! Path `i` draws its noise from `task_seed(seed, i)`, so a path is the same whatever batch or
-//! thread runs it; paths advance in parallel, step by step, and an optional callback sees every
-//! step (for trajectories).
+//! Path `i` draws its noise from its own [`PathRng`] stream seeded by `task_seed(seed, i)`, so a
+//! path is the same whatever batch or thread runs it. Paths advance in blocks of 64 whose scores
+//! come from one [`Drift::score_batch`] call (vectorized for point clouds); without a callback each
+//! block runs all its steps at once, with one the blocks meet after every step so that the
+//! callback sees them all (for trajectories).
 
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::rng::{rng_from_seed, task_seed, SimRng};
+use crate::rng::{path_rng, rng_from_seed, task_seed, PathRng};
 use crate::schedule::{ForwardProcess, TimeGrid};
-use crate::score::{score_into, Posterior};
+use crate::score::{score_batch_into, score_into, Posterior};
 
 /// An estimate of the score `∇log p_t(x)`.
 pub trait Drift: Sync {
@@ -27,6 +29,14 @@ pub trait Drift: Sync {
     fn dim(&self) -> usize;
     /// Writes the score estimate at `(t, x)` into `out`.
     fn score(&self, t: f64, x: &[f64], out: &mut [f64]);
+    /// The scores of several points at once (`xs`, `out`: `dim` numbers per point, one point after
+    /// the other). Drifts with a vectorized kernel override it; the samplers call this one.
+    fn score_batch(&self, t: f64, xs: &[f64], out: &mut [f64]) {
+        let d = self.dim();
+        for (x, o) in xs.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            self.score(t, x, o);
+        }
+    }
 }
 
 /// The exact score of data with a known posterior mean.
@@ -43,6 +53,9 @@ impl<P: Posterior + ?Sized> Drift for ExactScore<'_, P> {
     }
     fn score(&self, t: f64, x: &[f64], out: &mut [f64]) {
         score_into(self.data, self.process, t, x, out);
+    }
+    fn score_batch(&self, t: f64, xs: &[f64], out: &mut [f64]) {
+        score_batch_into(self.data, self.process, t, xs, out);
     }
 }
 
@@ -64,7 +77,19 @@ impl<D: Drift, E: Fn(f64, &[f64], &mut [f64]) + Sync> Drift for WithError<D, E> 
         (self.error)(t, x, &mut e);
         out.iter_mut().zip(&e).for_each(|(o, ei)| *o += ei);
     }
+    fn score_batch(&self, t: f64, xs: &[f64], out: &mut [f64]) {
+        self.base.score_batch(t, xs, out);
+        let d = self.dim();
+        let mut e = vec![0.0; d];
+        for (x, o) in xs.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            (self.error)(t, x, &mut e);
+            o.iter_mut().zip(&e).for_each(|(oi, ei)| *oi += ei);
+        }
+    }
 }
+
+/// Paths advanced together by one task: their scores come from one call of [`Drift::score_batch`].
+const PATH_BLOCK: usize = 64;
 
 /// The integration step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,47 +160,63 @@ impl ReverseSde {
         }
         let (b, g) = (self.process.drift_rate(), self.process.diffusion());
         let times = self.grid.times();
-        // noise of path i comes from its own stream, whatever thread advances it
-        let rngs: Vec<SimRng> = (first_path..first_path + starts.len())
-            .map(|i| rng_from_seed(task_seed(self.seed, i as u64 ^ 0xD1F7_0000_0000_0000)))
+        let n_paths = starts.len();
+        // noise of path i comes from its own stream, whatever thread or block advances it
+        let mut rngs: Vec<PathRng> = (first_path..first_path + n_paths)
+            .map(|i| path_rng(task_seed(self.seed, i as u64 ^ 0xD1F7_0000_0000_0000)))
             .collect();
-        let mut state: Vec<(Vec<f64>, SimRng, Vec<f64>)> = starts
-            .into_iter()
-            .zip(rngs)
-            .map(|(x, r)| (x, r, vec![0.0; dim]))
-            .collect();
-        for k in (0..times.len() - 1).rev() {
+        let mut ys: Vec<f64> = starts.concat();
+        let step = self.step;
+        // one step from t_{k+1} to t_k for a block of paths; `s` is the block's score buffer
+        let advance = |y: &mut [f64], rngs: &mut [PathRng], s: &mut [f64], k: usize| {
             let (t_hi, h) = (times[k + 1], times[k + 1] - times[k]);
-            let step = self.step;
-            state.par_iter_mut().for_each(|(y, rng, s)| {
-                drift.score(t_hi, y, s);
-                match step {
-                    Step::EulerMaruyama => {
-                        let sd = g * h.sqrt();
-                        for (yi, si) in y.iter_mut().zip(s.iter()) {
-                            let z: f64 = StandardNormal.sample(rng);
-                            *yi += h * (b * *yi + g * g * si) + sd * z;
-                        }
-                    }
-                    Step::ExactLinear => {
-                        let decay = (-b * h).exp();
-                        let sd = if b > 0.0 {
-                            g * (-(-2.0 * b * h).exp_m1() / (2.0 * b)).sqrt()
-                        } else {
-                            g * h.sqrt()
-                        };
-                        for (yi, si) in y.iter_mut().zip(s.iter()) {
-                            let z: f64 = StandardNormal.sample(rng);
-                            *yi = decay * (*yi + h * (2.0 * b * *yi + g * g * si)) + sd * z;
-                        }
-                    }
+            drift.score_batch(t_hi, y, s);
+            let (decay, lin, sd) = match step {
+                Step::EulerMaruyama => (1.0, 1.0 + h * b, g * h.sqrt()),
+                Step::ExactLinear => {
+                    let decay = (-b * h).exp();
+                    let sd = if b > 0.0 {
+                        g * (-(-2.0 * b * h).exp_m1() / (2.0 * b)).sqrt()
+                    } else {
+                        g * h.sqrt()
+                    };
+                    (decay, 1.0 + 2.0 * b * h, sd)
                 }
-            });
-            if let Some(cb) = callback {
-                let snapshot: Vec<Vec<f64>> = state.iter().map(|(y, _, _)| y.clone()).collect();
-                cb(k, times[k], &snapshot);
+            };
+            // Euler–Maruyama: y + h (b y + g² s) + sd z; exact linear part: e^{−bh}[y + h(2b y + g² s)] + sd z
+            for ((yp, sp), rng) in y.chunks_exact_mut(dim).zip(s.chunks_exact(dim)).zip(rngs) {
+                for (yi, si) in yp.iter_mut().zip(sp) {
+                    let z: f64 = StandardNormal.sample(rng);
+                    *yi = decay * (lin * *yi + h * g * g * si) + sd * z;
+                }
+            }
+        };
+        let block = PATH_BLOCK * dim;
+        match callback {
+            // every block runs all its steps on its own: no barrier between steps
+            None => ys
+                .par_chunks_mut(block)
+                .zip(rngs.par_chunks_mut(PATH_BLOCK))
+                .for_each(|(y, r)| {
+                    let mut s = vec![0.0; y.len()];
+                    for k in (0..times.len() - 1).rev() {
+                        advance(y, r, &mut s, k);
+                    }
+                }),
+            Some(cb) => {
+                for k in (0..times.len() - 1).rev() {
+                    ys.par_chunks_mut(block)
+                        .zip(rngs.par_chunks_mut(PATH_BLOCK))
+                        .for_each(|(y, r)| {
+                            let mut s = vec![0.0; y.len()];
+                            advance(y, r, &mut s, k);
+                        });
+                    let snapshot: Vec<Vec<f64>> =
+                        ys.chunks_exact(dim).map(|p| p.to_vec()).collect();
+                    cb(k, times[k], &snapshot);
+                }
             }
         }
-        Ok(state.into_iter().map(|(y, _, _)| y).collect())
+        Ok(ys.chunks_exact(dim).map(|p| p.to_vec()).collect())
     }
 }

@@ -9,6 +9,8 @@ pub mod drift_explosion;
 pub mod gaussian_kl;
 pub mod novikov;
 pub mod schedule_ablation;
+#[cfg(feature = "torch")]
+pub mod trained_2d;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -321,3 +321,38 @@ pub fn heatmap_fn(
         spec,
     ))
 }
+
+/// Points of `frame` as markers, one colour per value of column `group` (one series when `None`),
+/// with an optional reference line `(xs, ys, name)` drawn under them (for instance the data
+/// manifold under generated samples). Markers are small and translucent so that dense clouds show
+/// where the mass is.
+pub fn scatter_groups(
+    frame: &DataFrame,
+    x: &str,
+    y: &str,
+    group: Option<&str>,
+    line: Option<(&[f64], &[f64], &str)>,
+    spec: &FigureSpec,
+) -> Result<Figure> {
+    let xs = f64_column(frame, x)?;
+    let ys = f64_column(frame, y)?;
+    let mut plot = Plot::new();
+    if let Some((lx, ly, name)) = line {
+        plot.add_trace(
+            Scatter::new(lx.to_vec(), ly.to_vec())
+                .mode(Mode::Lines)
+                .line(Line::new().color("black").width(1.5))
+                .name(name),
+        );
+    }
+    for (label, rows) in series_rows(frame, group)? {
+        plot.add_trace(
+            Scatter::new(pick(&xs, &rows), pick(&ys, &rows))
+                .mode(Mode::Markers)
+                .marker(Marker::new().size(3).opacity(0.45))
+                .name(&label),
+        );
+    }
+    plot.set_layout(spec.layout());
+    Ok(Figure::new(plot))
+}

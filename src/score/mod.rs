@@ -34,6 +34,14 @@ pub trait Posterior: Sync {
     fn sample(&self, rng: &mut SimRng) -> Vec<f64>;
     /// Writes `E[X_0 | X_t = x]` at time `t > 0` of `process` into `out` (both of length `dim`).
     fn posterior_mean(&self, process: ForwardProcess, t: f64, x: &[f64], out: &mut [f64]);
+    /// [`Posterior::posterior_mean`] of several points at once: `xs` and `out` hold them one after
+    /// the other (`dim` numbers each). Data with a vectorized kernel override it.
+    fn posterior_mean_batch(&self, process: ForwardProcess, t: f64, xs: &[f64], out: &mut [f64]) {
+        let d = self.dim();
+        for (x, o) in xs.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            self.posterior_mean(process, t, x, o);
+        }
+    }
 }
 
 /// The three regression targets of paper 002 and the score at one point.
@@ -67,6 +75,21 @@ pub fn targets<P: Posterior + ?Sized>(
         sgm,
         ddpm,
         score,
+    }
+}
+
+/// Writes the scores of the points in `xs` (one after the other) into `out`.
+pub fn score_batch_into<P: Posterior + ?Sized>(
+    data: &P,
+    process: ForwardProcess,
+    t: f64,
+    xs: &[f64],
+    out: &mut [f64],
+) {
+    data.posterior_mean_batch(process, t, xs, out);
+    let (m, v) = (process.mean_coeff(t), process.variance(t));
+    for (o, xi) in out.iter_mut().zip(xs) {
+        *o = -(xi - m * *o) / v;
     }
 }
 

@@ -47,7 +47,7 @@ pub use value::{f64_column, Value};
 use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed, SimRng};
 use checkpoint::Checkpoint;
-use progress::Reporter;
+pub(crate) use progress::Reporter;
 use value::column_from_values;
 
 /// One unit of work: a grid point and a replicate, with its own seed.
