@@ -53,8 +53,8 @@ pub mod prelude {
     pub use crate::rng::{rng_from_seed, task_seed, SimRng};
     pub use crate::stats::{fit_line, loglog_fit, mean_sem, median, Estimate};
     pub use crate::sweep::{
-        f64_column, read_frame, summarize, write_frame, Grid, Progress, Record, Sweep, SweepResult,
-        Value,
+        f64_column, read_frame, rows_where, summarize, write_frame, Grid, Progress, Record, Sweep,
+        SweepResult, Value,
     };
     pub use polars::prelude::DataFrame;
 }

@@ -27,7 +27,7 @@ use crate::sampler::{gaussian_starts, Drift, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::{sample_xt, score_batch_into, Curve, FlatGaussian, PointCloud, Posterior};
 use crate::stats::{mean_sem, median, Welford};
-use crate::sweep::{frame, Progress, Reporter, Value};
+use crate::sweep::{f64_column, frame, rows_where, Progress, Reporter, Value};
 use crate::trained::{train, CemWeight, Objective, TrainConfig};
 
 const PROCESS: ForwardProcess = ForwardProcess::OuHalf;
@@ -213,6 +213,34 @@ pub struct Trained2dOutput {
     pub samples: DataFrame,
     /// `data, model, step, loss`.
     pub losses: DataFrame,
+}
+
+impl Trained2dOutput {
+    /// One number of the `errors` frame: column `column` for (data, model) at time `t`.
+    pub fn error_at(&self, data: &str, model: &str, t: f64, column: &str) -> Result<f64> {
+        let rows = rows_where(&rows_where(&self.errors, "data", data)?, "model", model)?;
+        let ts = f64_column(&rows, "t")?;
+        let k = ts
+            .iter()
+            .position(|x| (x - t).abs() <= 1e-12 * t.abs())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "t",
+                    t,
+                    format!("not among the error times of {data}/{model}: {ts:?}"),
+                )
+            })?;
+        Ok(f64_column(&rows, column)?[k])
+    }
+
+    /// One number of the `summary` frame: column `column` for (data, model).
+    pub fn summary_of(&self, data: &str, model: &str, column: &str) -> Result<f64> {
+        let rows = rows_where(&rows_where(&self.summary, "data", data)?, "model", model)?;
+        f64_column(&rows, column)?
+            .first()
+            .copied()
+            .ok_or_else(|| Error::invalid("model", format!("{data}/{model}"), "not in this run"))
+    }
 }
 
 #[derive(Default)]

@@ -474,3 +474,25 @@ pub fn with_columns(
     }
     Ok(DataFrame::new(frame.height(), cols)?)
 }
+
+/// The rows of `frame` whose column `column` equals `value` (for instance one data set's rows of a
+/// run over several).
+///
+/// ```
+/// use difftheory::sweep::{frame, rows_where, Value};
+/// let f = frame(vec![("data", vec!["line".into(), "spiral".into(), "line".into()]), ("y", vec![1.0.into(), 2.0.into(), 3.0.into()])]).unwrap();
+/// assert_eq!(rows_where(&f, "data", "line").unwrap().height(), 2);
+/// ```
+pub fn rows_where(frame: &DataFrame, column: &str, value: impl Into<Value>) -> Result<DataFrame> {
+    let want = value.into();
+    let col = frame
+        .column(column)
+        .map_err(|_| Error::invalid("column", column, "no such column in the frame"))?;
+    let mut mask = Vec::with_capacity(frame.height());
+    for i in 0..frame.height() {
+        mask.push(Value::from_any(col.get(i)?) == want);
+    }
+    use polars::prelude::{BooleanChunked, NewChunkedArray};
+    let mask = BooleanChunked::from_slice("mask".into(), &mask);
+    Ok(frame.filter(&mask)?)
+}
