@@ -364,14 +364,15 @@ fn empirical_bandwidth_is_near_silverman() {
     assert!(at(fit.h2 * 1.1) >= fit.relative_l2 && at(fit.h2 / 1.1) >= fit.relative_l2);
 }
 
-/// Memorization at d = 20 (λ = e^{-4}, T = 2, N_orig = 1000, 40 trials, seed 1): the generated
+/// Memorization at d = 20 (λ = e^{-4}, T = 2, N_orig = 2000, 40 trials, seed 1): the generated
 /// Gaussian is closer to the training KDE than to the original one for n = 5 (memorization) and
-/// closer to the original for n = 80 in most trials (the reference run gives P = 0 and 0.98).
+/// closer to the original for n = 80 in most trials (THEORY's check run: P = 0 and 0.98; the CLI
+/// at 200 trials gives 0 and 0.96). Thresholds 0.1 and 0.75 are > 4 binomial s.e. away.
 #[test]
 fn memorization_statistic_goes_from_memorizing_to_generalizing() {
     let lam = (-4f64).exp();
     let base = LinearParams::new(20, 5, 2.0, lam, 1.0, 10.0).unwrap();
-    let orig = OriginalSet::draw(&base, 1000, &mut rng_from_seed(1)).unwrap();
+    let orig = OriginalSet::draw(&base, 2000, &mut rng_from_seed(1)).unwrap();
     let p_closer = |n: usize| {
         let p = LinearParams { n, ..base };
         (0..40)
@@ -385,7 +386,7 @@ fn memorization_statistic_goes_from_memorizing_to_generalizing() {
     };
     let (small, large) = (p_closer(5), p_closer(80));
     assert!(small <= 0.1, "n = 5: P = {small}");
-    assert!(large >= 0.7, "n = 80: P = {large}");
+    assert!(large >= 0.75, "n = 80: P = {large}");
 }
 
 /// The Gaussian–KDE overlap equals a direct evaluation of the Gaussian densities (d = 2).
