@@ -2,7 +2,9 @@
 //! Math in [`crate::linear::mixing`].
 //!
 //! Summary columns: `d, n, sigma, t_collapse, kernel_variance, bandwidth_sq_silverman,
-//! bandwidth_sq_empirical`, then `bandwidth_sq_empirical_sem, draws`. `kernel_variance =
+//! bandwidth_sq_empirical`, then `bandwidth_sq_mise, bandwidth_sq_empirical_sem, draws`
+//! (`bandwidth_sq_mise`: the exact finite-n minimiser of the expected distance, which the empirical
+//! optimum scatters around; Silverman's is its small-h asymptote). `kernel_variance =
 //! e^{2t_C} − 1 = σ²/(n^{2/d} − 1)`; `bandwidth_sq_empirical` is the mean over `draws` data sets of
 //! the h² that minimises the closed-form squared-L² distance between `N(0, σ²I)` and the KDE of
 //! the n drawn points.
@@ -10,7 +12,7 @@
 use super::{ExperimentOutput, RunOptions};
 use crate::error::{check_count_at_least, check_finite_at_least, Result};
 use crate::linear::mixing::{
-    empirical_bandwidth_sq, kernel_variance, silverman_bandwidth_sq, t_collapse,
+    empirical_bandwidth_sq, kernel_variance, mise_bandwidth_sq, silverman_bandwidth_sq, t_collapse,
 };
 use crate::sweep::{f64_column, summarize, with_columns, Grid, Record, Sweep};
 
@@ -66,6 +68,7 @@ pub fn run(m: &MixingTime, opts: &RunOptions) -> Result<ExperimentOutput> {
                 silverman_bandwidth_sq(n, d, sigma),
             )
             .with("bandwidth_sq_empirical", fit.h2)
+            .with("bandwidth_sq_mise", mise_bandwidth_sq(n, d, sigma))
             .with("relative_l2", fit.relative_l2))
     })?;
     let keys = ["d", "n", "sigma"];
@@ -74,6 +77,7 @@ pub fn run(m: &MixingTime, opts: &RunOptions) -> Result<ExperimentOutput> {
         "kernel_variance",
         "bandwidth_sq_silverman",
         "bandwidth_sq_empirical",
+        "bandwidth_sq_mise",
     ];
     let s = summarize(&out.frame, &keys, &cols)?;
     let mut new: Vec<(&str, Vec<f64>)> = Vec::new();

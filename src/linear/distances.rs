@@ -85,6 +85,7 @@ pub fn divergences(sigma2: f64, w: MatRef<'_, f64>, v: f64, delta: &[f64]) -> Di
         }
     }
     let winv = lu.inverse();
+    clear_avx_upper();
     let tr_inv = winv.squared_norm_l2() / v;
     let quad = (0..d)
         .map(|i| {
@@ -123,6 +124,7 @@ pub fn divergences(sigma2: f64, w: MatRef<'_, f64>, v: f64, delta: &[f64]) -> Di
     }
     let h2 = match sbar.llt(Side::Lower) {
         Ok(llt) => {
+            clear_avx_upper();
             let l = llt.L();
             let ln_det_bar: f64 = 2.0 * (0..d).map(|i| l[(i, i)].ln()).sum::<f64>();
             let mut rhs = Mat::from_fn(d, 1, |i, _| delta[i]);
@@ -260,6 +262,7 @@ pub fn ln_gaussian_kde_overlap(
     let ln_det: f64 = 2.0 * (0..d).map(|i| l[(i, i)].ln()).sum::<f64>();
     let mut z = Mat::from_fn(d, n, |i, j| points[(i, j)] - mean[i]);
     solve_lower_triangular_in_place(l, z.as_mut(), Par::Seq);
+    clear_avx_upper();
     let e: Vec<f64> = (0..n).map(|j| -0.5 * z.col(j).squared_norm_l2()).collect();
     Ok(log_sum_exp(&e) - (n as f64).ln() - 0.5 * (d as f64 * LN_2PI + ln_det))
 }
@@ -312,6 +315,7 @@ pub(crate) fn pair_kernel_sum(points: MatRef<'_, f64>, f: impl Fn(f64) -> f64 + 
                 1.0,
                 Par::Seq,
             );
+            clear_avx_upper();
             let mut s = 0.0;
             for j in 0..n {
                 for i in 0..bi {
@@ -435,4 +439,26 @@ pub fn elementwise_l2(p: MatRef<'_, f64>, q: MatRef<'_, f64>) -> Result<f64> {
         total += cross(&pk, hp, &pk, hp) - 2.0 * cross(&pk, hp, &qk, hq) + cross(&qk, hq, &qk, hq);
     }
     Ok(total / d as f64)
+}
+
+/// Clears the upper halves of the AVX registers (`vzeroupper`) after faer's AVX kernels.
+///
+/// faer's kernels can return with the upper register halves dirty; the scalar code that follows
+/// (compiled for baseline x86-64, SSE encoding) and libm's `exp` then pay an AVX–SSE transition
+/// penalty on every instruction: measured here as `exp` taking ~150 ns instead of ~5 ns in the
+/// KDE pair sums. Call it once after a faer call that is followed by a long scalar loop.
+#[inline]
+pub(crate) fn clear_avx_upper() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx")]
+        unsafe fn zero_upper() {
+            std::arch::x86_64::_mm256_zeroupper();
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked at run time); vzeroupper only clears the
+            // upper halves of the vector registers, which no live Rust value occupies here.
+            unsafe { zero_upper() }
+        }
+    }
 }

@@ -270,6 +270,7 @@ pub fn fit_ols(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<OlsDenoiser> {
         );
         wt.transpose().to_owned()
     };
+    super::distances::clear_avx_upper();
     let b = (0..d)
         .map(|i| xbar[i] - (0..d).map(|j| w[(i, j)] * ybar[j]).sum::<f64>())
         .collect();

@@ -114,6 +114,7 @@ pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<D
     // Z = R⁻¹Ξ, M = I + κ Zᵀ
     let mut z = xi.clone();
     solve_upper_triangular_in_place(big_r.as_ref(), z.as_mut(), Par::Seq);
+    super::distances::clear_avx_upper();
     let mut mm = Mat::<f64>::from_fn(d, d, |i, j| kap * z[(j, i)]);
     for i in 0..d {
         mm[(i, i)] += 1.0;

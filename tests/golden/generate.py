@@ -221,12 +221,31 @@ for d, n_p, n_q in ((1, 4, 3), (3, 5, 6)):
     Q = [[0.3 + 1.2 * next(gen) for _ in range(d)] for _ in range(n_q)]
     el_cases.append({"p": P, "q": Q, "value": elementwise(P, Q)})
 
+def mise(n, d, sigma, h2):
+    s2 = sigma * sigma
+    return (1 - 2 * (2 * s2 / (2 * s2 + h2)) ** (d / 2) + (s2 / h2) ** (d / 2) / n
+            + (1 - 1 / n) * (s2 / (s2 + h2)) ** (d / 2))
+
+
+def argmin_ln(fun, lo, hi):
+    """Ternary search (the function is unimodal in ln h² on the bracket)."""
+    for _ in range(200):
+        a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+        if fun(a) <= fun(b):
+            hi = b
+        else:
+            lo = a
+    return 0.5 * (lo + hi)
+
+
 mix_cases = []
 for n, d, sigma in ((100, 10, 1.0), (1000, 10, 2.0), (10000, 100, 1.0), (50, 2, 0.5)):
     kv = sigma * sigma / (n ** (2.0 / d) - 1.0)
     mix_cases.append({"n": n, "d": d, "sigma": sigma, "t_collapse": 0.5 * math.log(1.0 + kv),
                       "kernel_variance": kv,
-                      "bandwidth_sq_silverman": sigma * sigma * (4.0 / ((d + 2) * n)) ** (2.0 / (d + 4))})
+                      "bandwidth_sq_silverman": sigma * sigma * (4.0 / ((d + 2) * n)) ** (2.0 / (d + 4)),
+                      "bandwidth_sq_mise": math.exp(argmin_ln(lambda x: mise(n, d, sigma, math.exp(x)),
+                                                              math.log(sigma * sigma) - 6, math.log(sigma * sigma) + 3))})
 
 pred_cases = []
 for d, n, k2 in ((5, 40, 0.5), (10, 80, 1.0), (20, 160, 2.0), (50, 200, 0.5), (100, 400, 1.0), (100, 1600, 5.0)):
