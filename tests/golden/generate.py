@@ -223,7 +223,8 @@ for d, n_p, n_q in ((1, 4, 3), (3, 5, 6)):
 
 def mise(n, d, sigma, h2):
     s2 = sigma * sigma
-    return (1 - 2 * (2 * s2 / (2 * s2 + h2)) ** (d / 2) + (s2 / h2) ** (d / 2) / n
+    # without the constant ∫p² = 1: at d = 100 the h-dependent part is ~1e-12 and would be rounded away
+    return (-2 * (2 * s2 / (2 * s2 + h2)) ** (d / 2) + (s2 / h2) ** (d / 2) / n
             + (1 - 1 / n) * (s2 / (s2 + h2)) ** (d / 2))
 
 
