@@ -19,14 +19,15 @@ Flops counted per trial (Rust's algorithm; the dominant dense ops only):
 Peak = cores × GHz × 16 (AVX2 FMA, f64: 2 FMA units × 4 lanes × 2 flops), the clock read from
 /proc/cpuinfo.
 
-Measured 2026-11-23 (2 cores at 2.60 GHz, shared: load average 5.6; peak 83.2 GFLOP/s):
-    [reduced] 17.3 GFLOP; rust 3.66 s wall / 2.30 s CPU = 4.7 GFLOP/s (5.7 % of peak; 7.5 GFLOP/s
-              per CPU-second = 18 % of one core); numpy 45.3 s: 12.4x wall, 13.1x CPU
-    [raw]    133.7 GFLOP; rust 20.96 s wall / 13.79 s CPU = 6.4 GFLOP/s (7.7 % of peak; 9.7 GFLOP/s
-              per CPU-second = 23 % of one core); numpy 231.8 s: 11.1x wall, 12.0x CPU
-The flop target (within 3x of peak) is not reached: at d = 100 a trial is a chain of small
-(100x100) faer calls, each allocating its workspace (page faults and memset were ~13 % of a
-profile), and the raw sampler spends about half its CPU time drawing 2nd normals (ChaCha12).
+Measured 2026-11-23 (2 cores at 2.60 GHz, shared with other jobs: load average 2.5; peak 83.2
+GFLOP/s), after the CLI stopped glibc from trimming its arenas on every free:
+    [reduced]  17.3 GFLOP; rust 0.72 s wall / 1.39 s CPU = 23.9 GFLOP/s = 28.8 % of peak;
+               numpy 9.27 s wall: 12.8x wall, 9.0x CPU
+    [raw]     133.7 GFLOP; rust 4.76 s wall / 9.16 s CPU = 28.1 GFLOP/s = 33.8 % of peak;
+               numpy 154.8 s wall: 32.6x wall, 12.8x CPU
+Before that fix (load 5.6) the same sweep took 3.66 s / 20.96 s (5.7 % / 7.7 % of peak): a
+trial is a chain of small faer calls that each allocate a workspace, and the freed memory was
+returned to the kernel and re-faulted every time (1 s of 2.7 s in the kernel).
 """
 
 import argparse

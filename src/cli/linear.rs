@@ -8,6 +8,30 @@ use crate::error::Result;
 use crate::experiments::{linear_kl, memorization, mixing_time};
 use crate::linear::Sampler;
 
+/// Keeps freed memory in glibc's arenas instead of returning it to the kernel.
+///
+/// A Monte Carlo trial at d = 100 is a chain of small faer calls that each allocate and free a
+/// workspace; with glibc's default thresholds the worker threads' arenas are trimmed after every
+/// free and re-faulted on the next allocation: `linear-kl --d 100` spent 1.0 s of 2.7 s in the
+/// kernel (page faults, TLB flushes). Fixed thresholds (32 MiB mmap, 64 MiB trim) remove that
+/// (sys time 0.01 s, wall 1.5 s). Only the CLI does this: it owns the process.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: mallopt only changes glibc's allocation thresholds; it is called before the
+        // worker threads start allocating and takes plain integers.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            mallopt(M_TRIM_THRESHOLD, 64 << 20);
+        }
+    }
+}
+
 /// A finite number (any sign).
 fn finite(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -103,6 +127,7 @@ pub(super) struct MixingTimeArgs {
 }
 
 pub(super) fn linear_kl(a: LinearKlArgs) -> Result<()> {
+    keep_freed_memory();
     let grid = linear_kl::LinearKlGrid {
         d: a.d.0,
         n: a.n.0,
@@ -124,6 +149,7 @@ pub(super) fn linear_kl(a: LinearKlArgs) -> Result<()> {
 }
 
 pub(super) fn memorization(a: MemorizationArgs) -> Result<()> {
+    keep_freed_memory();
     let m = memorization::Memorization {
         d: a.d.0,
         n: a.n.0,
@@ -144,6 +170,7 @@ pub(super) fn memorization(a: MemorizationArgs) -> Result<()> {
 }
 
 pub(super) fn mixing_time(a: MixingTimeArgs) -> Result<()> {
+    keep_freed_memory();
     let m = mixing_time::MixingTime {
         d: a.d.0,
         n: a.n.0,
