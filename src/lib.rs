@@ -6,6 +6,7 @@
 //!
 //! Modules follow mathematical objects:
 //! - [`gaussian`]: closed forms for Gaussians with their estimators;
+//! - [`linear`]: paper 000, the linear one-step denoiser: model, distances, prediction, memorization;
 //! - [`stats`]: means with standard errors, medians, log–log slopes;
 //! - [`rng`]: seeds derived from `(base_seed, task_index)`;
 //! - [`sweep`]: grids × replicates run in parallel, checkpointed, into Polars frames;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod experiments;
 pub mod gaussian;
 pub mod girsanov;
+pub mod linear;
 pub mod notebook;
 pub mod plot;
 pub mod rng;

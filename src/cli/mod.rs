@@ -7,6 +7,7 @@
 
 mod args;
 mod doctor;
+mod linear;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +50,12 @@ enum Command {
     DriftExplosion(DriftExplosionArgs),
     /// Paper 003: Girsanov weights and the Novikov quantity for a bounded or an unbounded drift error.
     Novikov(NovikovArgs),
+    /// Paper 000: KL of the linear one-step denoiser, Monte Carlo against the finite-n prediction.
+    LinearKl(linear::LinearKlArgs),
+    /// Paper 000: memorization statistic P(Δ > 0) over re-drawn training sets.
+    Memorization(linear::MemorizationArgs),
+    /// Paper 000: collapse time against the Silverman and the empirical optimal bandwidths.
+    MixingTime(linear::MixingTimeArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -244,6 +251,9 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
 
 fn run(cmd: Command) -> Result<()> {
     match cmd {
+        Command::LinearKl(a) => linear::linear_kl(a),
+        Command::Memorization(a) => linear::memorization(a),
+        Command::MixingTime(a) => linear::mixing_time(a),
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())

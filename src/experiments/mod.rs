@@ -7,6 +7,9 @@
 pub mod absorption;
 pub mod drift_explosion;
 pub mod gaussian_kl;
+pub mod linear_kl;
+pub mod memorization;
+pub mod mixing_time;
 pub mod novikov;
 pub mod schedule_ablation;
 #[cfg(feature = "torch")]

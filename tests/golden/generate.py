@@ -54,3 +54,206 @@ grids = {
 out = Path(__file__).with_name("schedules.json")
 out.write_text(json.dumps(grids, indent=1) + "\n")
 print(f"wrote {len(grids)} grids to {out}")
+
+
+# ---- paper 000: the linear one-step denoiser --------------------------------------------------
+# Closed forms written out from their definitions with plain-Python linear algebra (Gauss-Jordan
+# elimination; no numpy), and the finite-n prediction copied from the numpy reference
+# benches/linear_kl_numpy.py (`predict_k2`, which uses `math` only).
+def mat_mul(a, b):
+    return [[sum(a[i][k] * b[k][j] for k in range(len(b))) for j in range(len(b[0]))] for i in range(len(a))]
+
+
+def transpose(a):
+    return [list(r) for r in zip(*a)]
+
+
+def det_inv(a):
+    """(det a, a⁻¹) by Gauss-Jordan with partial pivoting."""
+    n = len(a)
+    m = [list(map(float, r)) + [1.0 if i == j else 0.0 for j in range(n)] for i, r in enumerate(a)]
+    det = 1.0
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        if p != c:
+            m[c], m[p] = m[p], m[c]
+            det = -det
+        det *= m[c][c]
+        piv = m[c][c]
+        m[c] = [x / piv for x in m[c]]
+        for r in range(n):
+            if r != c:
+                f = m[r][c]
+                m[r] = [x - f * y for x, y in zip(m[r], m[c])]
+    return det, [row[n:] for row in m]
+
+
+def quad(inv, v):
+    return sum(v[i] * inv[i][j] * v[j] for i in range(len(v)) for j in range(len(v)))
+
+
+def divergences_general(sigma2, W, v, delta):
+    """KL(N(0, σ²I) ‖ N(δ, v W Wᵀ)) split, and H², from the textbook formulas."""
+    d = len(W)
+    S = [[v * x for x in row] for row in mat_mul(W, transpose(W))]
+    detS, Sinv = det_inv(S)
+    tr = sum(Sinv[i][i] for i in range(d))
+    kl_mean = 0.5 * quad(Sinv, delta)
+    kl_cov = 0.5 * (sigma2 * tr - d + math.log(detS) - d * math.log(sigma2))
+    Sbar = [[0.5 * (S[i][j] + (sigma2 if i == j else 0.0)) for j in range(d)] for i in range(d)]
+    detB, Binv = det_inv(Sbar)
+    bc = sigma2 ** (d / 4) * detS ** 0.25 / math.sqrt(detB) * math.exp(-0.125 * quad(Binv, delta))
+    detW, _ = det_inv(W)
+    return {"kl_mean": kl_mean, "kl_cov": kl_cov, "h2": 1.0 - bc, "det_sign": math.copysign(1.0, detW)}
+
+
+def gauss_pdf(x, mean, cov):
+    d = len(x)
+    det, inv = det_inv(cov)
+    r = [a - b for a, b in zip(x, mean)]
+    return math.exp(-0.5 * quad(inv, r)) / math.sqrt((2 * math.pi) ** d * det)
+
+
+def ln_gauss_kde(mean, cov, pts, eps):
+    d = len(mean)
+    c = [[cov[i][j] + (eps * eps if i == j else 0.0) for j in range(d)] for i in range(d)]
+    return math.log(sum(gauss_pdf(p, mean, c) for p in pts) / len(pts))
+
+
+def ln_kde_self(pts, eps):
+    d = len(pts[0])
+    c = [[2 * eps * eps if i == j else 0.0 for j in range(d)] for i in range(d)]
+    s = sum(gauss_pdf([a - b for a, b in zip(p, q)], [0.0] * d, c) for p in pts for q in pts)
+    return math.log(s / len(pts) ** 2)
+
+
+def ln_gauss_self(cov):
+    d = len(cov)
+    det, _ = det_inv(cov)
+    return -0.5 * (d * math.log(4 * math.pi) + math.log(det))
+
+
+def elementwise(P, Q):
+    """(1/d) Σ_k ∫(p_k − q_k)², 1-D KDEs with bandwidth σ_k/N; P, Q lists of points."""
+    d = len(P[0])
+
+    def bw(S, k):
+        xs = [p[k] for p in S]
+        m = sum(xs) / len(xs)
+        return xs, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) / len(xs)
+
+    def cross(a, ha, b, hb):
+        v = ha * ha + hb * hb
+        return sum(math.exp(-(x - y) ** 2 / (2 * v)) / math.sqrt(2 * math.pi * v) for x in a for y in b) / (len(a) * len(b))
+
+    tot = 0.0
+    for k in range(d):
+        p, hp = bw(P, k)
+        q, hq = bw(Q, k)
+        tot += cross(p, hp, p, hp) - 2 * cross(p, hp, q, hq) + cross(q, hq, q, hq)
+    return tot / d
+
+
+def predict_k2(d, n, k2):
+    """Finite-n prediction (copy of benches/linear_kl_numpy.py: predict_k2 + _h2_full)."""
+    r = 1.0 / (1.0 + k2)
+    m = n - 1
+    u = m - d
+    p2 = d / (u - 1.0)
+    p4 = d * (m - 1.0) / (u * (u - 1.0) * (u - 3.0))
+    p6 = d * m * (m + d) / ((u - 1.0) * (u - 2.0) * (u - 3.0) * (u - 4.0) * (u - 5.0))
+    var_p2 = (2.0 * d * d + 2.0 * d * (u - 1.0)) / (u * (u - 1.0) ** 2 * (u - 3.0))
+    q = k2 * p2
+    eps = d * k2 * k2 * p4
+    w = 1.0 / (1.0 - q)
+    varq = k2 * k2 * var_p2
+    A = d * w + 2 * q * w ** 2 + 2 * eps * w ** 3 + d * varq * w ** 3
+    A += (k2 * k2 * p4) * (12 * w ** 4 - 4 * w ** 3) + 8 * d * k2 ** 3 * p6 * w ** 4 + 12 * d * k2 ** 4 * p4 * p4 * w ** 5
+    cov = (-2 * r * r * q - 4 * r * (1 - r) + 2 * r * (1 - r) * q) / m * w * w
+    A_rho = A + 2 * r * r / m * w - cov
+    e_inv_rho = 1.0 + 2 * r * r / (m * d)
+    e_lndet = 0.5 * math.log(1.0 - q) - 0.25 * varq * w * w
+    kl_cov = 0.5 * ((1 + k2) * A_rho - d - d * math.log1p(k2) - r * r / m + 2 * e_lndet)
+    kl_mean = 0.5 / n * ((1 + k2) * A_rho + d * k2 / (1 + k2) * e_inv_rho)
+    s = r / (1.0 + r)
+    f1, f2 = 0.25 - 0.5 * s, -0.5 * s * (1 - s)
+    f3, f4 = f2 * (1 - 2 * s), f2 * (1 - 6 * s + 6 * s * s)
+    e1 = math.log(1.0 - q) - r * r / m
+    e2 = d * (2 * q + 0.5 * q * q - eps / 6.0) + 2 * q + 2 * r * r / m + 8 * r * (1 - r) / m
+    e3 = d * (-3.0 * q * q)
+    e4 = d * (6.0 * q * q + 2.0 * eps)
+    mean = f1 * e1 + 0.5 * f2 * e2 + f3 * e3 / 6.0 + f4 * e4 / 24.0 - d * (1 + r * (1 - r)) / (4.0 * n * (1 + r))
+    var = f1 * f1 * (4 * q + 2 * r * r * d / m + 8 * r * (1 - r) * d / m)
+    h2 = 1.0 - math.exp(0.5 * d * math.log(2.0 * math.sqrt(r) / (1.0 + r)) + mean + 0.5 * var)
+    return {"q": q, "kl": kl_cov + kl_mean, "kl_mean": kl_mean, "kl_cov": kl_cov, "h2": h2,
+            "kl_inf": 0.5 * d * (k2 - math.log1p(k2)),
+            "h2_inf": 1.0 - (2.0 * math.sqrt(r) / (1.0 + r)) ** (0.5 * d)}
+
+
+def lcg(seed):
+    """Deterministic pseudo-random numbers in (-1, 1) for the test matrices (no numpy)."""
+    x = seed
+    while True:
+        x = (6364136223846793005 * x + 1442695040888963407) % 2 ** 64
+        yield (x >> 11) / 2 ** 52 - 1.0
+
+
+gen = lcg(2026)
+div_cases = []
+for d, v, sigma2 in ((1, 0.7, 1.0), (2, 1.3, 2.0), (3, 0.5, 0.8), (4, 2.0, 1.0)):
+    W = [[(1.0 if i == j else 0.0) + 0.4 * next(gen) for j in range(d)] for i in range(d)]
+    delta = [0.8 * next(gen) for _ in range(d)]
+    div_cases.append({"sigma2": sigma2, "w": W, "v": v, "delta": delta, **divergences_general(sigma2, W, v, delta)})
+
+l2_cases = []
+for d, npts, eps in ((1, 3, 0.5), (2, 4, 0.7), (3, 5, 1.1)):
+    A = [[0.5 * next(gen) + (0.8 if i == j else 0.0) for j in range(d)] for i in range(d)]
+    cov = mat_mul(A, transpose(A))
+    mean = [next(gen) for _ in range(d)]
+    pts = [[1.5 * next(gen) for _ in range(d)] for _ in range(npts)]
+    l2_cases.append({"mean": mean, "cov": cov, "points": pts, "eps": eps,
+                     "ln_gauss_gauss": ln_gauss_self(cov), "ln_gauss_kde": ln_gauss_kde(mean, cov, pts, eps),
+                     "ln_kde_kde": ln_kde_self(pts, eps)})
+
+el_cases = []
+for d, n_p, n_q in ((1, 4, 3), (3, 5, 6)):
+    P = [[next(gen) for _ in range(d)] for _ in range(n_p)]
+    Q = [[0.3 + 1.2 * next(gen) for _ in range(d)] for _ in range(n_q)]
+    el_cases.append({"p": P, "q": Q, "value": elementwise(P, Q)})
+
+def mise(n, d, sigma, h2):
+    s2 = sigma * sigma
+    # without the constant ∫p² = 1: at d = 100 the h-dependent part is ~1e-12 and would be rounded away
+    return (-2 * (2 * s2 / (2 * s2 + h2)) ** (d / 2) + (s2 / h2) ** (d / 2) / n
+            + (1 - 1 / n) * (s2 / (s2 + h2)) ** (d / 2))
+
+
+def argmin_ln(fun, lo, hi):
+    """Ternary search (the function is unimodal in ln h² on the bracket)."""
+    for _ in range(200):
+        a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+        if fun(a) <= fun(b):
+            hi = b
+        else:
+            lo = a
+    return 0.5 * (lo + hi)
+
+
+mix_cases = []
+for n, d, sigma in ((100, 10, 1.0), (1000, 10, 2.0), (10000, 100, 1.0), (50, 2, 0.5)):
+    kv = sigma * sigma / (n ** (2.0 / d) - 1.0)
+    mix_cases.append({"n": n, "d": d, "sigma": sigma, "t_collapse": 0.5 * math.log(1.0 + kv),
+                      "kernel_variance": kv,
+                      "bandwidth_sq_silverman": sigma * sigma * (4.0 / ((d + 2) * n)) ** (2.0 / (d + 4)),
+                      "bandwidth_sq_mise": math.exp(argmin_ln(lambda x: mise(n, d, sigma, math.exp(x)),
+                                                              math.log(sigma * sigma) - 6, math.log(sigma * sigma) + 3))})
+
+pred_cases = []
+for d, n, k2 in ((5, 40, 0.5), (10, 80, 1.0), (20, 160, 2.0), (50, 200, 0.5), (100, 400, 1.0), (100, 1600, 5.0)):
+    pred_cases.append({"d": d, "n": n, "kappa2": k2, **predict_k2(d, n, k2)})
+
+linear = {"divergences": div_cases, "l2_gaussian_kde": l2_cases, "elementwise_l2": el_cases,
+          "mixing": mix_cases, "prediction": pred_cases}
+out = Path(__file__).with_name("linear.json")
+out.write_text(json.dumps(linear, indent=1) + "\n")
+print(f"wrote {sum(len(v) for v in linear.values())} cases to {out}")

@@ -1,0 +1,116 @@
+"""`linear-kl` sweep in Rust and in numpy, side by side (paper 000, issue 3).
+
+    .venv/bin/python benches/linear_kl.py [--d 100] [--n 200,500,1000,2000] [--trials 1000]
+                                          [--kappa2 0.5] [--samplers reduced,raw]
+
+Both sides run the same algorithm per sampler:
+- `reduced`: the sufficient-statistics sampler (Bartlett R, Gaussian Ξ, χ² terms), O(d³) per trial
+  (Rust `--sampler reduced`, numpy `mc_batch_reduced` of benches/linear_kl_numpy.py);
+- `raw`: n points drawn and the OLS fitted, O(nd²) per trial (Rust `--sampler raw`, numpy
+  `mc_batch`, Gram matrices by batched BLAS matmul).
+Rust runs the CLI (release build, rayon over all cores, one trial per task, faer kernels
+single-threaded inside a trial); numpy runs batches of trials with its BLAS on all cores.
+
+Flops counted per trial (Rust's algorithm; the dominant dense ops only):
+- reduced: R⁻¹Ξ triangular solve d³ + LU of M 2d³/3 + M⁻¹ from the LU 4d³/3 + MMᵀ (lower half)
+  d³ + Cholesky of Σ̄ d³/3 = 13d³/3;
+- raw: Y_cᵀY_c (lower half) nd² + X_cᵀY_c 2nd² + Cholesky d³/3 + two triangular solves 2d³ +
+  the divergences as above without the first solve 10d³/3 = 3nd² + 17d³/3.
+Peak = cores × GHz × 16 (AVX2 FMA, f64: 2 FMA units × 4 lanes × 2 flops), the clock read from
+/proc/cpuinfo.
+
+Measured 2026-11-23 (2 cores at 2.60 GHz, shared with other jobs: load average 2.5; peak 83.2
+GFLOP/s), after the CLI stopped glibc from trimming its arenas on every free:
+    [reduced]  17.3 GFLOP; rust 0.72 s wall / 1.39 s CPU = 23.9 GFLOP/s = 28.8 % of peak;
+               numpy 9.27 s wall: 12.8x wall, 9.0x CPU
+    [raw]     133.7 GFLOP; rust 4.76 s wall / 9.16 s CPU = 28.1 GFLOP/s = 33.8 % of peak;
+               numpy 154.8 s wall: 32.6x wall, 12.8x CPU
+Before that fix (load 5.6) the same sweep took 3.66 s / 20.96 s (5.7 % / 7.7 % of peak): a
+trial is a chain of small faer calls that each allocate a workspace, and the freed memory was
+returned to the kernel and re-faulted every time (1 s of 2.7 s in the kernel).
+"""
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import linear_kl_numpy as ref  # noqa: E402
+
+
+def clock_ghz():
+    text = Path("/proc/cpuinfo").read_text()
+    mhz = [float(m) for m in re.findall(r"cpu MHz\s*:\s*([\d.]+)", text)]
+    return max(mhz) / 1000.0 if mhz else float("nan")
+
+
+def flops(sampler, d, n):
+    return 13 * d**3 / 3 if sampler == "reduced" else 3 * n * d * d + 17 * d**3 / 3
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--d", type=int, default=100)
+    ap.add_argument("--n", default="200,500,1000,2000")
+    ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument("--kappa2", type=float, default=0.5)
+    ap.add_argument("--samplers", default="reduced,raw")
+    ap.add_argument("--numpy-trials", type=int, default=None,
+                    help="trials per point on the numpy side (default: --trials); time is scaled")
+    a = ap.parse_args()
+    ns = [int(x) for x in a.n.split(",")]
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    exe = target / "release" / "difftheory"
+    cores = os.cpu_count()
+    ghz = clock_ghz()
+    peak = cores * ghz * 16
+    lam = ref.lam_for_kappa2(a.kappa2, 1.0, 1.0)
+    np_trials = a.numpy_trials or a.trials
+    print(f"linear-kl sweep: d = {a.d}, n = {a.n}, {a.trials} trials per point, T = 1, κ² = {a.kappa2} "
+          f"(λ = {lam:.6g}), σ = 1")
+    print(f"machine: {cores} cores at {ghz:.2f} GHz; peak {peak:.1f} GFLOP/s (AVX2-FMA f64, 16 flops/cycle/core); "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for sampler in a.samplers.split(","):
+        total_flops = sum(flops(sampler, a.d, n) for n in ns) * a.trials
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        out = subprocess.run([str(exe), "linear-kl", "--d", str(a.d), "--n", a.n, "--t", "1", "--lambda", repr(lam),
+                              "--sigma", "1", "--trials", str(a.trials), "--sampler", sampler, "--quiet",
+                              "--out", "/tmp/linear-kl-bench.csv"], capture_output=True, text=True)
+        rust = time.perf_counter() - t
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rust_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        rows = [line.split(",") for line in Path("/tmp/linear-kl-bench.csv").read_text().splitlines()[1:]]
+        rust_kl = [float(r[6]) for r in rows]
+        t, c = time.perf_counter(), time.process_time()
+        np_kl = []
+        for n in ns:
+            means, _, _ = ref.run_mc(a.d, n, 1.0, lam, 1.0, 0.0, np_trials, seed=n, reduced=(sampler == "reduced"))
+            np_kl.append(means[0])
+        npy = (time.perf_counter() - t) * a.trials / np_trials
+        npy_cpu = (time.process_time() - c) * a.trials / np_trials
+        gflops = total_flops / rust / 1e9
+        gflops_core = total_flops / rust_cpu / 1e9
+        print(f"\n[{sampler}] flops counted: {total_flops / 1e9:.1f} GFLOP")
+        print(f"  rust  {rust:8.2f} s wall, {rust_cpu:7.2f} s CPU   {gflops:6.1f} GFLOP/s = {100 * gflops / peak:5.1f} % of "
+              f"peak (per CPU-second: {gflops_core:5.1f} GFLOP/s = {100 * gflops_core / (peak / cores):5.1f} % of one core's peak)")
+        scaled = "" if np_trials == a.trials else f" (measured on {np_trials} trials per point, scaled)"
+        print(f"  numpy {npy:8.2f} s wall, {npy_cpu:7.2f} s CPU   ratio numpy/rust = {npy / rust:5.1f}x wall, "
+              f"{npy_cpu / rust_cpu:5.1f}x CPU{scaled}")
+        for n, rk, nk in zip(ns, rust_kl, np_kl):
+            print(f"    n = {n:5d}: KL rust {rk:.4f}, numpy {nk:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+//! `linear-kl`: paper 000's KL(p_orig ‖ p_gen) for the linear one-step denoiser, Monte Carlo
+//! against the finite-n prediction. Math in [`crate::linear`].
+//!
+//! Summary columns: `d, n, t, lambda, sigma, trials, kl_mc, kl_mc_sem, kl_mc_median, kl_pred,
+//! kl_inf, kl_mean_part_mc, kl_cov_part_mc, hellinger2_mc`, then `kl_mean_part_pred,
+//! kl_cov_part_pred, hellinger2_pred, hellinger2_mc_sem, kl_pred_leading, q, tail_dominated`
+//! (1.0 when a trial had det W < 0 or carried > 1 % of the KL sum: the mean is then not an
+//! estimate of the bulk value; read the median). E[KL] is infinite for every finite n: `kl_pred` is
+//! the bulk value, accurate for `q < 0.35`, and `∞` for `q ≥ 1` or n < d + 7.
+
+use super::{ExperimentOutput, RunOptions};
+use crate::error::Result;
+use crate::linear::monte_carlo::{trial, McSummary, Sampler};
+use crate::linear::{prediction, prediction_leading, Divergences, KlParts, LinearParams};
+use crate::plot::{prediction_vs_mc, Figure, FigureSpec, McColumns};
+use crate::sweep::{f64_column, with_columns, Grid, Record, Sweep};
+
+/// The sweep axes and fixed settings of `linear-kl`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearKlGrid {
+    /// Dimensions.
+    pub d: Vec<usize>,
+    /// Training-set sizes.
+    pub n: Vec<usize>,
+    /// Noise times T.
+    pub t: Vec<f64>,
+    /// Noise scales λ.
+    pub lambda: Vec<f64>,
+    /// Data standard deviations σ.
+    pub sigma: Vec<f64>,
+    /// Data mean μ (the divergences do not depend on it).
+    pub mu: f64,
+    /// How trials are drawn.
+    pub sampler: Sampler,
+}
+
+impl Default for LinearKlGrid {
+    fn default() -> Self {
+        Self {
+            d: vec![20],
+            n: vec![80, 160, 800],
+            t: vec![1.0],
+            lambda: vec![0.1],
+            sigma: vec![1.0],
+            mu: 3.0,
+            sampler: Sampler::Reduced,
+        }
+    }
+}
+
+const KEYS: [&str; 5] = ["d", "n", "t", "lambda", "sigma"];
+
+/// Runs the sweep (one task per trial); see the module docs for the columns.
+pub fn run(grid: &LinearKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
+    for &d in &grid.d {
+        for &n in &grid.n {
+            for &t in &grid.t {
+                for &l in &grid.lambda {
+                    for &s in &grid.sigma {
+                        LinearParams::new(d, n, t, l, s, grid.mu)?;
+                    }
+                }
+            }
+        }
+    }
+    crate::error::check_count_at_least("trials", opts.trials, 2)?;
+    let g = Grid::new()
+        .axis("d", grid.d.iter().copied())
+        .axis("n", grid.n.iter().copied())
+        .axis("t", grid.t.iter().copied())
+        .axis("lambda", grid.lambda.iter().copied())
+        .axis("sigma", grid.sigma.iter().copied());
+    let (mu, sampler) = (grid.mu, grid.sampler);
+    let out = opts.apply(Sweep::new(g).label("linear-kl")).run(|task| {
+        let p = LinearParams::new(
+            task.point.usize("d")?,
+            task.point.usize("n")?,
+            task.point.f64("t")?,
+            task.point.f64("lambda")?,
+            task.point.f64("sigma")?,
+            mu,
+        )?;
+        let dv = trial(&p, sampler, &mut task.rng())?;
+        Ok(Record::new()
+            .with("kl", dv.kl.total())
+            .with("kl_mean_part", dv.kl.mean)
+            .with("kl_cov_part", dv.kl.cov)
+            .with("hellinger2", dv.h2)
+            .with("det_sign", dv.det_sign))
+    })?;
+    let summary = summary(&out.frame, mu)?;
+    let raw = with_columns(
+        &out.frame,
+        &[
+            "d",
+            "n",
+            "t",
+            "lambda",
+            "sigma",
+            "replicate",
+            "seed",
+            "kl",
+            "kl_mean_part",
+            "kl_cov_part",
+            "hellinger2",
+            "det_sign",
+        ],
+        vec![],
+    )?;
+    Ok(ExperimentOutput {
+        raw,
+        summary,
+        complete: out.complete,
+    })
+}
+
+/// Groups the per-trial frame by grid point (rows of a point are contiguous, in task order).
+fn summary(frame: &polars::prelude::DataFrame, mu: f64) -> Result<polars::prelude::DataFrame> {
+    let keys: Vec<Vec<f64>> = KEYS
+        .iter()
+        .map(|k| f64_column(frame, k))
+        .collect::<Result<_>>()?;
+    let cols: Vec<Vec<f64>> = ["kl_mean_part", "kl_cov_part", "hellinger2", "det_sign"]
+        .iter()
+        .map(|k| f64_column(frame, k))
+        .collect::<Result<_>>()?;
+    let mut starts = vec![0usize];
+    for row in 1..frame.height() {
+        if keys.iter().any(|k| k[row] != k[row - 1]) {
+            starts.push(row);
+        }
+    }
+    starts.push(frame.height());
+    let names = [
+        "trials",
+        "kl_mc",
+        "kl_mc_sem",
+        "kl_mc_median",
+        "kl_pred",
+        "kl_inf",
+        "kl_mean_part_mc",
+        "kl_cov_part_mc",
+        "hellinger2_mc",
+        "kl_mean_part_pred",
+        "kl_cov_part_pred",
+        "hellinger2_pred",
+        "hellinger2_mc_sem",
+        "kl_pred_leading",
+        "q",
+        "tail_dominated",
+    ];
+    let mut out: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut key_rows: Vec<Vec<f64>> = vec![Vec::new(); KEYS.len()];
+    for w in starts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if a == b {
+            continue;
+        }
+        for (k, kr) in keys.iter().zip(key_rows.iter_mut()) {
+            kr.push(k[a]);
+        }
+        let ts: Vec<Divergences> = (a..b)
+            .map(|i| Divergences {
+                kl: KlParts {
+                    mean: cols[0][i],
+                    cov: cols[1][i],
+                },
+                h2: cols[2][i],
+                det_sign: cols[3][i],
+            })
+            .collect();
+        let mc = McSummary::from_trials(&ts)?;
+        let p = LinearParams::new(
+            keys[0][a] as usize,
+            keys[1][a] as usize,
+            keys[2][a],
+            keys[3][a],
+            keys[4][a],
+            mu,
+        )?;
+        let pred = prediction(&p);
+        let lead = prediction_leading(&p);
+        let row = [
+            (b - a) as f64,
+            mc.kl.mean,
+            mc.kl.sem,
+            mc.kl_median,
+            pred.kl,
+            pred.kl_inf,
+            mc.kl_mean.mean,
+            mc.kl_cov.mean,
+            mc.h2.mean,
+            pred.kl_mean,
+            pred.kl_cov,
+            pred.h2,
+            mc.h2.sem,
+            lead.kl,
+            pred.q,
+            if mc.tail_dominated() { 1.0 } else { 0.0 },
+        ];
+        for (o, v) in out.iter_mut().zip(row) {
+            o.push(v);
+        }
+    }
+    let mut f = crate::sweep::frame(vec![
+        ("d", to_int(&key_rows[0])),
+        ("n", to_int(&key_rows[1])),
+        ("t", to_val(&key_rows[2])),
+        ("lambda", to_val(&key_rows[3])),
+        ("sigma", to_val(&key_rows[4])),
+        ("trials", to_int(&out[0])),
+    ])?;
+    let new: Vec<(&str, Vec<f64>)> = names[1..]
+        .iter()
+        .zip(out.into_iter().skip(1))
+        .map(|(n, v)| (*n, v))
+        .collect();
+    let keep: Vec<&str> = ["d", "n", "t", "lambda", "sigma", "trials"].to_vec();
+    f = with_columns(&f, &keep, new)?;
+    Ok(f)
+}
+
+fn to_int(v: &[f64]) -> Vec<crate::sweep::Value> {
+    v.iter()
+        .map(|&x| crate::sweep::Value::Int(x as i64))
+        .collect()
+}
+
+fn to_val(v: &[f64]) -> Vec<crate::sweep::Value> {
+    v.iter().map(|&x| x.into()).collect()
+}
+
+/// Prediction as a line, Monte Carlo as points with ±2 s.e., against n (log axis), one series
+/// per d.
+pub fn figure(summary: &polars::prelude::DataFrame) -> Result<Figure> {
+    prediction_vs_mc(
+        summary,
+        McColumns {
+            x: "n",
+            mc: "kl_mc",
+            sem: "kl_mc_sem",
+            prediction: "kl_pred",
+            series: Some("d"),
+        },
+        &FigureSpec::new(
+            "KL(p_orig ‖ p_gen), linear one-step denoiser: prediction vs Monte Carlo",
+            "training points n",
+            "KL (nats)",
+        )
+        .loglog(),
+    )
+}

@@ -1,0 +1,147 @@
+//! The paper-000 subcommands on the command line: documented columns in order, one-line errors
+//! with exit code 2.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_difftheory"))
+        .args(args)
+        .output()
+        .expect("difftheory runs")
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "difftheory-cli-linear-{tag}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Exit code 2 and exactly one line on stderr that contains every one of `needles`.
+fn assert_user_error(args: &[&str], needles: &[&str]) {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: '{n}' missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Runs `args` with `--out table.csv` and returns (header, data rows).
+fn table(tag: &str, args: &[&str]) -> (String, Vec<Vec<String>>) {
+    let dir = tempdir(tag);
+    let out = dir.join("t.csv");
+    let mut a: Vec<&str> = args.to_vec();
+    let path = out.to_str().unwrap().to_string();
+    a.extend(["--quiet", "--out", &path]);
+    let res = run(&a);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_string();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn bad_values_give_one_line_and_exit_code_2() {
+    assert_user_error(&["linear-kl", "--d", "0"], &["--d", ">= 1"]);
+    assert_user_error(&["linear-kl", "--n", "1"], &["--n", ">= 2"]);
+    assert_user_error(&["linear-kl", "--t", "0"], &["--t", "> 0"]);
+    assert_user_error(&["linear-kl", "--lambda", "-1"], &["--lambda", "> 0"]);
+    assert_user_error(&["linear-kl", "--sigma", "nan"], &["--sigma", "finite"]);
+    assert_user_error(&["linear-kl", "--mu", "inf"], &["--mu", "finite"]);
+    assert_user_error(&["linear-kl", "--trials", "1"], &["--trials", ">= 2"]);
+    assert_user_error(
+        &["linear-kl", "--sampler", "fast"],
+        &["--sampler", "reduced or raw"],
+    );
+    assert_user_error(&["memorization", "--n-orig", "1"], &["--n-orig", ">= 2"]);
+    assert_user_error(&["memorization", "--lambda", "0"], &["--lambda", "> 0"]);
+    assert_user_error(
+        &["memorization", "--d", "2,,3"],
+        &["--d", "comma-separated"],
+    );
+    assert_user_error(&["mixing-time", "--n", "1"], &["--n", ">= 2"]);
+    assert_user_error(&["mixing-time", "--sigma", "0"], &["--sigma", "> 0"]);
+    assert_user_error(&["mixing-time", "--trials", "0"], &["--trials", ">= 1"]);
+}
+
+#[test]
+fn linear_kl_writes_documented_columns() {
+    let (header, rows) = table(
+        "kl",
+        &[
+            "linear-kl",
+            "--d",
+            "5",
+            "--n",
+            "5,40",
+            "--trials",
+            "50",
+            "--seed",
+            "1",
+        ],
+    );
+    assert!(
+        header.starts_with(
+            "d,n,t,lambda,sigma,trials,kl_mc,kl_mc_sem,kl_mc_median,kl_pred,kl_inf,\
+             kl_mean_part_mc,kl_cov_part_mc,hellinger2_mc"
+        ),
+        "{header}"
+    );
+    assert!(header.ends_with(",q,tail_dominated"), "{header}");
+    assert_eq!(rows.len(), 2);
+    // n = d: KL = ∞ as a value, H² = 1
+    assert_eq!(rows[0][6], "inf");
+    assert_eq!(rows[0][13].parse::<f64>().unwrap(), 1.0);
+    assert!(rows[1][6].parse::<f64>().unwrap().is_finite());
+}
+
+#[test]
+fn memorization_and_mixing_time_write_documented_columns() {
+    let (header, rows) = table(
+        "mem",
+        &[
+            "memorization",
+            "--d",
+            "4",
+            "--n",
+            "3,50",
+            "--n-orig",
+            "200",
+            "--trials",
+            "10",
+        ],
+    );
+    assert_eq!(header, "d,n,n_orig,trials,p_gen_closer,p_gen_closer_sem");
+    assert_eq!(rows.len(), 2);
+    let (header, rows) = table(
+        "mix",
+        &["mixing-time", "--d", "2,10", "--n", "100", "--trials", "2"],
+    );
+    assert!(
+        header.starts_with(
+            "d,n,sigma,t_collapse,kernel_variance,bandwidth_sq_silverman,bandwidth_sq_empirical"
+        ),
+        "{header}"
+    );
+    assert_eq!(rows.len(), 2);
+}
