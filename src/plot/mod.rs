@@ -42,6 +42,24 @@ impl Figure {
     pub fn plot_mut(&mut self) -> &mut Plot {
         &mut self.plot
     }
+    /// The figure with one more dashed reference line `(xs, ys)` named `name` in the legend (for
+    /// instance a second closed form beside the one a builder drew). Non-finite points are left out.
+    pub fn with_line(mut self, xs: &[f64], ys: &[f64], name: &str) -> Self {
+        let (x, y): (Vec<f64>, Vec<f64>) = xs
+            .iter()
+            .zip(ys)
+            .filter(|(a, b)| a.is_finite() && b.is_finite())
+            .map(|(a, b)| (*a, *b))
+            .unzip();
+        self.plot.add_trace(
+            Scatter::new(x, y)
+                .mode(Mode::Lines)
+                .line(Line::new().dash(DashType::Dot).width(2.0))
+                .name(name),
+        );
+        self
+    }
+
     /// The figure's JSON (`{"data": [...], "layout": {...}}`).
     pub fn to_json(&self) -> String {
         self.plot.to_json()
