@@ -8,6 +8,7 @@ pub mod absorption;
 pub mod drift_explosion;
 pub mod gaussian_kl;
 pub mod novikov;
+pub mod rf_generalization;
 pub mod schedule_ablation;
 #[cfg(feature = "torch")]
 pub mod trained_2d;
