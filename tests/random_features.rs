@@ -215,6 +215,10 @@ fn knn_kl_matches_gaussian_closed_forms() {
         // 8 replicates of n = m = 2000, k = 5 (seeds task_seed(77, ·)): allow 4 s.e. plus the
         // estimator's finite-sample bias, which is O(k/n)^{1/d}-small; 0.03 nats covers it here
         let tol = 4.0 * e.sem + 0.03;
+        println!(
+            "kNN KL d={d}: {:.4} ± {:.4} vs exact {exact:.4}",
+            e.mean, e.sem
+        );
         assert!(
             (e.mean - exact).abs() < tol,
             "d={d} shift={shift} ratio={ratio}: kNN {} ± {} vs exact {exact}",
@@ -252,10 +256,40 @@ fn early_stopping_beats_training_to_the_end() {
     let tau_star = setting.taus[best];
     let early = sample_check(&trial, &setting, tau_star, 400, 100, 1).unwrap();
     let late = sample_check(&trial, &setting, *setting.taus.last().unwrap(), 400, 100, 1).unwrap();
+    println!(
+        "τ* = {tau_star}: gap {gmin:.4}, first {first:.4}, end {last:.4}; {early:?}; {late:?}"
+    );
     assert!(
         late.nearest_ratio < early.nearest_ratio,
         "{early:?} {late:?}"
     );
+}
+
+#[test]
+fn training_on_the_empirical_score_to_the_end_collapses_samples_onto_the_training_set() {
+    // d = 2, n = 16 two-mode points (4 apart), m = 1024 features, empirical-score targets with
+    // K = 4 draws, trained up to τ = 1e8: τ → ∞ fits the training set's own score and the sampler lands near its points
+    let setting = RfSetting {
+        population_samples: 500,
+        target: DsmTarget::EmpiricalScore,
+        noise_draws: 4,
+        taus: rf_generalization::log_grid(-2.0, 8.0, 41),
+        ..Default::default()
+    };
+    let trial = Trial::run(2, 16, 1024, 4.0, &setting, 3).unwrap();
+    let best = (0..trial.gaps.len())
+        .min_by(|&a, &b| trial.gaps[a].total_cmp(&trial.gaps[b]))
+        .unwrap();
+    let tau_end = *setting.taus.last().unwrap();
+    let early = sample_check(&trial, &setting, setting.taus[best], 1000, 200, 1).unwrap();
+    let late = sample_check(&trial, &setting, tau_end, 1000, 200, 1).unwrap();
+    println!("memorization: {early:?}; {late:?}");
+    // measured (seed 3, 1000 paths): early ratio 0.94, late 0.38; kNN KL early 0.12, late 0.89
+    assert!(
+        early.nearest_ratio > 0.8 && late.nearest_ratio < 0.6,
+        "{early:?} {late:?}"
+    );
+    assert!(late.kl > early.kl + 0.2, "{early:?} {late:?}");
 }
 
 #[test]
@@ -297,6 +331,10 @@ fn experiment_summary_has_the_documented_columns() {
     let best = f64_column(&out.summary, "gap_at_best").unwrap();
     let fin = f64_column(&out.summary, "gap_final").unwrap();
     assert!(best.iter().zip(&fin).all(|(b, f)| b <= f));
+    // two values of n: too few for a fit with an interval
+    assert!(rf_generalization::scaling_exponents(&out.summary, "n")
+        .unwrap()
+        .is_empty());
     let e = fit_exponent(&[16.0, 64.0, 256.0], &[1.0, 0.5, 0.25]).unwrap();
     assert!((e.slope + 0.5).abs() < 1e-12);
 }

@@ -378,6 +378,12 @@ fn run(cmd: Command) -> Result<()> {
                 },
             };
             let out = rf_generalization::run(&params, &a.common.options(a.trials))?;
+            // fitted exponents beside paper 001's bound, wherever an axis has three values or more
+            for (axis, bound) in [("n", "-2/5"), ("features", "-4/5")] {
+                for fit in rf_generalization::scaling_exponents(&out.summary, axis)? {
+                    eprintln!("[rf-generalization] {fit}; bound {bound}");
+                }
+            }
             finish(
                 "rf-generalization",
                 "Generalization gap of early-stopped random-feature score models (paper 001)",

@@ -406,31 +406,74 @@ pub fn fit_exponent(x: &[f64], y: &[f64]) -> Result<Exponent> {
     })
 }
 
-/// The exponent of `gap_at_best` in column `axis` (`"n"` or `"features"`) of a summary, one fit per
-/// value of `by` (for instance `"d"`), as `(by value, exponent)`.
-pub fn scaling_exponents(
-    summary: &DataFrame,
-    axis: &str,
-    by: &str,
-) -> Result<Vec<(f64, Exponent)>> {
+/// A fitted exponent of `gap_at_best` in one axis, for one setting of the other axes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingFit {
+    /// The axis fitted against (`"n"`, `"features"` or `"d"`).
+    pub axis: String,
+    /// The other axes' values, `(name, value)`.
+    pub group: Vec<(String, f64)>,
+    /// The exponent with its 95% interval.
+    pub exponent: Exponent,
+}
+
+/// The exponents of `gap_at_best` in column `axis` of a summary (`"n"` or `"features"`; paper 001's
+/// bound: `−2/5` and `−4/5`), one fit per setting of the other grid axes that has at least three
+/// values of `axis`.
+pub fn scaling_exponents(summary: &DataFrame, axis: &str) -> Result<Vec<ScalingFit>> {
+    let keys = ["d", "n", "features", "mode_distance"];
+    if !keys.contains(&axis) {
+        return Err(Error::invalid(
+            "axis",
+            axis,
+            "expected one of d, n, features, mode_distance",
+        ));
+    }
     let x = f64_column(summary, axis)?;
     let y = f64_column(summary, "gap_at_best")?;
-    let b = f64_column(summary, by)?;
-    let mut levels: Vec<f64> = Vec::new();
-    for v in &b {
-        if !levels.contains(v) {
-            levels.push(*v);
+    let others: Vec<&str> = keys.iter().copied().filter(|k| *k != axis).collect();
+    let cols: Vec<Vec<f64>> = others
+        .iter()
+        .map(|k| f64_column(summary, k))
+        .collect::<Result<_>>()?;
+    let mut groups: Vec<(Vec<f64>, Vec<usize>)> = Vec::new();
+    for r in 0..x.len() {
+        let key: Vec<f64> = cols.iter().map(|c| c[r]).collect();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(r),
+            None => groups.push((key, vec![r])),
         }
     }
-    levels
+    groups
         .into_iter()
-        .map(|l| {
-            let rows: Vec<usize> = (0..b.len()).filter(|&r| b[r] == l).collect();
+        .filter(|(_, rows)| rows.len() >= 3)
+        .map(|(key, rows)| {
             let xs: Vec<f64> = rows.iter().map(|&r| x[r]).collect();
             let ys: Vec<f64> = rows.iter().map(|&r| y[r]).collect();
-            Ok((l, fit_exponent(&xs, &ys)?))
+            Ok(ScalingFit {
+                axis: axis.to_string(),
+                group: others.iter().map(|s| s.to_string()).zip(key).collect(),
+                exponent: fit_exponent(&xs, &ys)?,
+            })
         })
         .collect()
+}
+
+impl std::fmt::Display for ScalingFit {
+    /// `gap_at_best ∝ n^-0.640 (95% CI -0.70 .. -0.58; d=2, features=1024, mode_distance=0)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.exponent;
+        let group: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(
+            f,
+            "gap_at_best ∝ {}^{:.3} (95% CI {:.3} .. {:.3}; {})",
+            self.axis,
+            e.slope,
+            e.ci_low,
+            e.ci_high,
+            group.join(", ")
+        )
+    }
 }
 
 /// What the reverse SDE driven by a trained model produces, against the target.
