@@ -1,6 +1,6 @@
 """Random-feature generalization grid (paper 001) in Rust and in numpy, side by side.
 
-    python3 benches/rf_generalization.py [--n 256,1024,4096] [--features 64,256,1024] [--trials 2]
+    CARGO_TARGET_DIR=... .venv/bin/python benches/rf_generalization.py [--n 256,1024,4096] [--features 64,256,1024] [--trials 2]
 
 Both sides run the same computation for every (n, m, trial) of the grid, d = 2, modes 4 apart:
 draw W, U and n training points, build the fixed denoising design (8 log-midpoint time nodes on

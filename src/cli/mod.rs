@@ -388,7 +388,7 @@ fn run(cmd: Command) -> Result<()> {
                 "rf-generalization",
                 "Generalization gap of early-stopped random-feature score models (paper 001)",
                 &out,
-                None,
+                Some(&rf_generalization::figure(&out.raw)?),
                 &a.common,
             )
         }
