@@ -19,7 +19,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 
 use super::model::{RandomFeatures, RfScore};
-use super::training::{GradientFlow, Quadrature};
+use super::training::{gram_add_lower, mirror_lower, GradientFlow, Quadrature};
 use crate::error::{check_count_at_least, Result};
 use crate::rng::SimRng;
 use crate::schedule::ForwardProcess;
@@ -41,6 +41,21 @@ pub struct PopulationMoments {
 }
 
 /// Estimates [`PopulationMoments`] from `samples` fresh draws of `X_t` per node of `quadrature`.
+///
+/// ```
+/// use difftheory::random_features::{population_moments, Quadrature, RandomFeatures};
+/// use difftheory::rng::rng_from_seed;
+/// use difftheory::score::GaussianMixture;
+/// let mut rng = rng_from_seed(1);
+/// let f = RandomFeatures::new(2, 8, &mut rng).unwrap();
+/// let q = Quadrature::log_midpoint(0.1, 1.0, 2).unwrap();
+/// let data = GaussianMixture::two_modes(2, 0.0).unwrap(); // N(0, I) at every t: score −x
+/// let mom = population_moments(&f, &data, &q, 20_000, &mut rng).unwrap();
+/// assert_eq!(mom.gap(&vec![0.0; 16]), mom.score_sq); // the zero readout's gap is S
+/// // S = Σ_j w_j E‖X_t‖² = d Σ_j w_j; Monte Carlo s.e. ≈ 0.01 over 2 × 20 000 draws
+/// let total: f64 = q.weights.iter().sum();
+/// assert!((mom.score_sq - 2.0 * total).abs() < 0.05);
+/// ```
 pub fn population_moments<P: Posterior + ?Sized>(
     features: &RandomFeatures,
     data: &P,
@@ -78,14 +93,7 @@ pub fn population_moments<P: Posterior + ?Sized>(
                 }
             }
             let p = phi.subrows(0, rows);
-            matmul(
-                second.as_mut(),
-                Accum::Add,
-                p.transpose(),
-                p,
-                scale,
-                Par::Seq,
-            );
+            gram_add_lower(&mut second, p, scale);
             matmul(
                 cross.as_mut(),
                 Accum::Add,
@@ -97,6 +105,7 @@ pub fn population_moments<P: Posterior + ?Sized>(
             done += rows;
         }
     }
+    mirror_lower(&mut second);
     Ok(PopulationMoments {
         second,
         cross,

@@ -123,6 +123,32 @@ impl NormalEquations {
     }
 }
 
+/// `dst += alpha pᵀ p` on the lower triangle only (half the flops of a full product; the caller
+/// mirrors it with [`mirror_lower`] once all blocks are in).
+pub(crate) fn gram_add_lower(dst: &mut Mat<f64>, p: faer::MatRef<'_, f64>, alpha: f64) {
+    use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
+    tri_matmul(
+        dst.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Add,
+        p.transpose(),
+        BlockStructure::Rectangular,
+        p,
+        BlockStructure::Rectangular,
+        alpha,
+        Par::Seq,
+    );
+}
+
+/// Copies the lower triangle of a square matrix onto its upper triangle.
+pub(crate) fn mirror_lower(a: &mut Mat<f64>) {
+    for j in 0..a.ncols() {
+        for i in 0..j {
+            a[(i, j)] = a[(j, i)];
+        }
+    }
+}
+
 fn readout_mat(a: &[f64], d: usize, m: usize) -> Mat<f64> {
     Mat::from_fn(d, m, |i, j| a[i * m + j])
 }
@@ -170,14 +196,7 @@ pub fn normal_equations(
         |phi: &Mat<f64>, y: &Mat<f64>, filled: usize, g: &mut Mat<f64>, r: &mut Mat<f64>| {
             let p = phi.subrows(0, filled);
             let yv = y.subrows(0, filled);
-            matmul(
-                g.as_mut(),
-                Accum::Add,
-                p.transpose(),
-                p,
-                1.0 / m as f64,
-                Par::Seq,
-            );
+            gram_add_lower(g, p, 1.0 / m as f64);
             matmul(r.as_mut(), Accum::Add, yv.transpose(), p, 1.0, Par::Seq);
         };
     for x0 in train {
@@ -215,6 +234,7 @@ pub fn normal_equations(
     if filled > 0 {
         flush(&phi, &y, filled, &mut g, &mut r);
     }
+    mirror_lower(&mut g);
     Ok(NormalEquations { g, r, yy, rows })
 }
 
