@@ -11,6 +11,8 @@
 //! - [`rng`]: seeds derived from `(base_seed, task_index)`;
 //! - [`sweep`]: grids × replicates run in parallel, checkpointed, into Polars frames;
 //! - [`plot`]: figure builders, notebook display and HTML reports;
+//! - [`random_features`]: paper 001's random-feature score model, its gradient flow and gap;
+//! - [`knn`]: the k-nearest-neighbour KL estimator;
 //! - [`experiments`]: what each CLI subcommand and notebook runs;
 //! - [`notebook`]: run size and report folder of notebooks;
 //! - `torch` (feature `torch`): libtorch devices and version.
@@ -22,9 +24,11 @@ pub mod error;
 pub mod experiments;
 pub mod gaussian;
 pub mod girsanov;
+pub mod knn;
 pub mod linear;
 pub mod notebook;
 pub mod plot;
+pub mod random_features;
 pub mod rng;
 pub mod sampler;
 pub mod schedule;

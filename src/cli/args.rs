@@ -100,6 +100,16 @@ pub fn step(s: &str) -> Result<crate::sampler::Step, String> {
     }
 }
 
+/// A denoising score-matching target: denoising or empirical-score.
+pub fn dsm_target(s: &str) -> Result<crate::random_features::DsmTarget, String> {
+    use crate::random_features::DsmTarget;
+    match s {
+        "denoising" => Ok(DsmTarget::Denoising),
+        "empirical-score" => Ok(DsmTarget::EmpiricalScore),
+        _ => Err(format!("expected denoising or empirical-score, got '{s}'")),
+    }
+}
+
 /// Drift error kinds, comma-separated: bounded, unbounded.
 pub fn error_kinds(s: &str) -> Result<List<crate::experiments::novikov::ErrorKind>, String> {
     split(s)?

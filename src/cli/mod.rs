@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::experiments::{
-    absorption, drift_explosion, gaussian_kl, novikov, ExperimentOutput, RunOptions,
+    absorption, drift_explosion, gaussian_kl, novikov, rf_generalization, ExperimentOutput,
+    RunOptions,
 };
 use crate::plot::report::Report;
 use crate::plot::Figure;
@@ -56,6 +57,8 @@ enum Command {
     Memorization(linear::MemorizationArgs),
     /// Paper 000: collapse time against the Silverman and the empirical optimal bandwidths.
     MixingTime(linear::MixingTimeArgs),
+    /// Paper 001: generalization gap of an early-stopped random-feature score model vs n, m, d, modes.
+    RfGeneralization(RfGeneralizationArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -193,6 +196,46 @@ struct NovikovArgs {
     common: Common,
 }
 
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct RfGeneralizationArgs {
+    /// Dimensions (integers >= 1).
+    #[arg(long, default_value = "2", value_parser = args::counts(1))]
+    d: List<usize>,
+    /// Training-set sizes (integers >= 2).
+    #[arg(long, default_value = "64,256,1024", value_parser = args::counts(2))]
+    n: List<usize>,
+    /// Random-feature counts m (integers >= 1).
+    #[arg(long, default_value = "256", value_parser = args::counts(1))]
+    features: List<usize>,
+    /// Distances between the two modes of ½N(−μe₁, I) + ½N(μe₁, I), i.e. 2μ (>= 0; 0 is N(0, I)).
+    #[arg(long, default_value = "0,4", value_parser = args::reals(0.0, false))]
+    mode_distance: List<f64>,
+    /// Independent trials per grid point (>= 1).
+    #[arg(long, default_value = "5", value_parser = args::count(1))]
+    trials: usize,
+    /// Smallest diffusion time t0 of the loss and the gap (> 0).
+    #[arg(long, default_value = "0.01", value_parser = args::real(0.0, true))]
+    t0: f64,
+    /// Largest diffusion time T (> t0).
+    #[arg(long, default_value = "3", value_parser = args::real(0.0, true))]
+    t_final: f64,
+    /// Time nodes of the training design (>= 1).
+    #[arg(long, default_value = "8", value_parser = args::count(1))]
+    train_times: usize,
+    /// Noise draws per training point and time node (>= 1).
+    #[arg(long, default_value = "1", value_parser = args::count(1))]
+    noise_draws: usize,
+    /// Regression target: denoising (−z/√Δ) or empirical-score (∇log p̂_t of the training set).
+    #[arg(long, default_value = "denoising", value_parser = args::dsm_target)]
+    target: crate::random_features::DsmTarget,
+    /// Fresh draws of X_t per population time node (>= 2).
+    #[arg(long, default_value = "4000", value_parser = args::count(2))]
+    population_samples: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// Parses `argv` and runs; returns the process exit code.
 pub fn main_with_args(argv: Vec<String>) -> i32 {
     let cli = match Cli::try_parse_from(argv) {
@@ -325,6 +368,37 @@ fn run(cmd: Command) -> Result<()> {
                 "Girsanov weights and the Novikov quantity (paper 003)",
                 &out,
                 None,
+                &a.common,
+            )
+        }
+        Command::RfGeneralization(a) => {
+            let params = rf_generalization::RfGeneralization {
+                d: a.d.0,
+                n: a.n.0,
+                features: a.features.0,
+                mode_distance: a.mode_distance.0,
+                setting: rf_generalization::RfSetting {
+                    t0: a.t0,
+                    t_final: a.t_final,
+                    train_times: a.train_times,
+                    noise_draws: a.noise_draws,
+                    target: a.target,
+                    population_samples: a.population_samples,
+                    ..Default::default()
+                },
+            };
+            let out = rf_generalization::run(&params, &a.common.options(a.trials))?;
+            // fitted exponents beside paper 001's bound, wherever an axis has three values or more
+            for (axis, bound) in [("n", "-2/5"), ("features", "-4/5")] {
+                for fit in rf_generalization::scaling_exponents(&out.summary, axis)? {
+                    eprintln!("[rf-generalization] {fit}; bound {bound}");
+                }
+            }
+            finish(
+                "rf-generalization",
+                "Generalization gap of early-stopped random-feature score models (paper 001)",
+                &out,
+                Some(&rf_generalization::figure(&out.raw)?),
                 &a.common,
             )
         }

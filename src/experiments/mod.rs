@@ -11,6 +11,7 @@ pub mod linear_kl;
 pub mod memorization;
 pub mod mixing_time;
 pub mod novikov;
+pub mod rf_generalization;
 pub mod schedule_ablation;
 #[cfg(feature = "torch")]
 pub mod trained_2d;

@@ -1,0 +1,146 @@
+"""Random-feature generalization grid (paper 001) in Rust and in numpy, side by side.
+
+    CARGO_TARGET_DIR=... .venv/bin/python benches/rf_generalization.py [--n 256,1024,4096] [--features 64,256,1024] [--trials 2]
+
+Both sides run the same computation for every (n, m, trial) of the grid, d = 2, modes 4 apart:
+draw W, U and n training points, build the fixed denoising design (8 log-midpoint time nodes on
+[0.01, 3], one noise draw per point and node), accumulate G = Φ̃ᵀΦ̃/m and R = ỸᵀΦ̃, eigendecompose
+G, estimate the population moments M, C, S from 4000 fresh draws per population node (12 nodes),
+rotate them into G's eigenbasis and evaluate the gap on 33 training times. numpy uses its BLAS /
+LAPACK (all cores it is given) for the Gram matrices and `eigh`; Rust uses faer (sequential within
+a trial) and rayon across the grid's trials. The numbers differ only by their random draws (the
+generators differ), so the report shows both tables' gap_at_best next to the wall-time ratio.
+The Rust binary is built in release mode first (CARGO_TARGET_DIR is honoured).
+"""
+
+import argparse
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+T0, TF, TRAIN_NODES, POP_NODES, POP_SAMPLES = 0.01, 3.0, 8, 12, 4000
+TAUS = 10.0 ** np.linspace(-2, 6, 33)
+
+
+def log_midpoint(t0, tf, q):
+    h = np.log(tf / t0) / q
+    t = t0 * np.exp((np.arange(q) + 0.5) * h)
+    return t, t * h
+
+
+def embed(t):
+    return np.array([1.0, np.exp(-t), np.sqrt(-np.expm1(-2 * t))])
+
+
+def features(x, t, w, u):
+    return np.maximum(x @ w.T + u @ embed(t), 0.0)
+
+
+def mixture_score(x, t, mu):
+    # ½N(−μe₁, I) + ½N(μe₁, I) under OU-2: unit variance kept, modes ±μ e^{-t}
+    m = mu * np.exp(-t)
+    s = -x.copy()
+    s[:, 0] += m * np.tanh(m * x[:, 0])
+    return s
+
+
+def sample_target(rng, n, d, mu):
+    x = rng.standard_normal((n, d))
+    x[:, 0] += mu * np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    return x
+
+
+def trial(rng, d, n, m, mu):
+    w = rng.standard_normal((m, d)) / np.sqrt(d)
+    u = rng.standard_normal((m, 3))
+    x0 = sample_target(rng, n, d, mu)
+    g = np.zeros((m, m))
+    r = np.zeros((d, m))
+    for t, wt in zip(*log_midpoint(T0, TF, TRAIN_NODES)):
+        z = rng.standard_normal((n, d))
+        v = -np.expm1(-2 * t)
+        xt = np.exp(-t) * x0 + np.sqrt(v) * z
+        sw = np.sqrt(wt / n)
+        phi = sw * features(xt, t, w, u)
+        y = sw * (-z / np.sqrt(v))
+        g += phi.T @ phi / m
+        r += y.T @ phi
+    lam, vec = np.linalg.eigh(g)
+    lam = np.maximum(lam, 0.0)
+    rv = r @ vec
+    second = np.zeros((m, m))
+    cross = np.zeros((m, d))
+    ssq = 0.0
+    for t, wt in zip(*log_midpoint(T0, TF, POP_NODES)):
+        xt = np.exp(-t) * sample_target(rng, POP_SAMPLES, d, mu) + np.sqrt(-np.expm1(-2 * t)) * rng.standard_normal((POP_SAMPLES, d))
+        phi = features(xt, t, w, u)
+        s = mixture_score(xt, t, mu)
+        c = wt / POP_SAMPLES
+        second += c * (phi.T @ phi)
+        cross += c * (phi.T @ s)
+        ssq += c * (s * s).sum()
+    second = vec.T @ second @ vec
+    cross = vec.T @ cross
+    gaps = []
+    for tau in TAUS:
+        lt = lam * tau
+        fac = np.where(lt < 1e-12, tau, -np.expm1(-lt) / np.where(lam > 0, lam, 1.0))
+        b = rv * fac
+        gaps.append(max(np.einsum("ij,jk,ik->", b, second, b) / m**2 - 2 * np.einsum("ij,ji->", b, cross) / m + ssq, 0.0))
+    return np.array(gaps)
+
+
+def numpy_grid(ns, ms, trials, d=2, mode_distance=4.0, seed=1):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in ns:
+        for m in ms:
+            curves = np.array([trial(rng, d, n, m, mode_distance / 2) for _ in range(trials)])
+            mean = curves.mean(0)
+            best = int(mean.argmin())
+            rows.append((n, m, TAUS[best], curves[:, best].mean(), curves[:, -1].mean()))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", default="256,1024,4096")
+    ap.add_argument("--features", default="64,256,1024")
+    ap.add_argument("--trials", type=int, default=2)
+    args = ap.parse_args()
+    ns = [int(v) for v in args.n.split(",")]
+    ms = [int(v) for v in args.features.split(",")]
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    exe = target / "release" / "difftheory"
+    out_csv = Path("/tmp/rf-bench.csv")
+    t = time.perf_counter()
+    res = subprocess.run([str(exe), "rf-generalization", "--d", "2", "--n", args.n, "--features", args.features,
+                          "--mode-distance", "4", "--trials", str(args.trials), "--quiet", "--out", str(out_csv)],
+                         capture_output=True, text=True)
+    rust = time.perf_counter() - t
+    if res.returncode != 0:
+        raise SystemExit(res.stderr)
+    t = time.perf_counter()
+    rows = numpy_grid(ns, ms, args.trials)
+    py = time.perf_counter() - t
+    rust_rows = {}
+    for line in out_csv.read_text().splitlines()[1:]:
+        c = line.split(",")
+        rust_rows[(int(c[1]), int(c[2]))] = (float(c[5]), float(c[6]), float(c[8]))
+    cells = len(ns) * len(ms) * args.trials
+    print(f"rf-generalization grid: d = 2, modes 4 apart, n ∈ {ns}, m ∈ {ms}, {args.trials} trials "
+          f"({cells} trained models); {os.cpu_count()} cores")
+    print(f"{'n':>6} {'m':>6} | {'rust τ*':>9} {'gap*':>8} {'end':>8} | {'numpy τ*':>9} {'gap*':>8} {'end':>8}")
+    for n, m, tb, gb, gf in rows:
+        rt, rg, rf = rust_rows[(n, m)]
+        print(f"{n:>6} {m:>6} | {rt:>9.3g} {rg:>8.4f} {rf:>8.4f} | {tb:>9.3g} {gb:>8.4f} {gf:>8.4f}")
+    print(f"wall time: rust {rust:.2f} s, numpy {py:.2f} s, ratio numpy/rust = {py / rust:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
