@@ -185,3 +185,36 @@ fn heatmap_of_a_function_puts_rows_along_y() {
     );
     assert!(heatmap_fn(&[], &[1.0], |_, _| 0.0, None, &FigureSpec::default()).is_err());
 }
+
+#[test]
+fn scatter_groups_draws_one_marker_trace_per_group_over_the_reference_line() {
+    let df = DataFrame::new(
+        4,
+        vec![
+            Column::new("x".into(), vec![0.0, 1.0, 2.0, 3.0]),
+            Column::new("y".into(), vec![1.0, 0.0, 1.0, 0.0]),
+            Column::new("model".into(), vec!["a", "b", "a", "b"]),
+        ],
+    )
+    .unwrap();
+    let fig = scatter_groups(
+        &df,
+        "x",
+        "y",
+        Some("model"),
+        Some((&[0.0, 3.0], &[0.5, 0.5], "support")),
+        &FigureSpec::new("t", "x", "y"),
+    )
+    .unwrap()
+    .with_line(&[0.0, f64::NAN, 3.0], &[0.0, 1.0, 2.0], "extra");
+    let j = json(&fig);
+    let traces = j["data"].as_array().unwrap();
+    assert_eq!(traces.len(), 4, "support line, two groups, extra line");
+    assert_eq!(traces[0]["name"], "support");
+    assert_eq!(traces[1]["mode"], "markers");
+    assert_eq!(traces[1]["x"], serde_json::json!([0.0, 2.0]));
+    assert_eq!(traces[2]["x"], serde_json::json!([1.0, 3.0]));
+    assert_eq!(traces[3]["name"], "extra");
+    assert_eq!(traces[3]["x"], serde_json::json!([0.0, 3.0]), "non-finite points are left out");
+    assert!(scatter_groups(&df, "x", "nope", None, None, &FigureSpec::new("t", "x", "y")).is_err());
+}
