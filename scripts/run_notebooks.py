@@ -10,6 +10,8 @@ Each notebook runs in a fresh kernel, from its own folder. A notebook fails when
 - prints anything else on standard error: that is how evcxr reports an `Err` returned through
   `?` at the top level of a cell (the cell's status is still "ok"). Progress lines of sweeps go to
   standard output inside the kernel, so a clean notebook prints nothing there,
+- shows a `Figure` or a `DataFrame` as its `Debug` text instead of the chart or table (evcxr does
+  that to a cell's last expression in some cells with non-ASCII text: bind it, end with the name),
 - or when the kernel dies or a cell times out.
 
 For every notebook the executed copy goes to REPORTS/executed/NAME.ipynb (also on failure, so the
@@ -51,6 +53,11 @@ def cell_failures(nb):
                 out.append((i, "error", f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()))
             elif o.get("output_type") == "stream" and o.get("name") == "stderr":
                 stderr.append(o.get("text", ""))
+            elif o.get("output_type") == "execute_result":
+                data = o.get("data", {})
+                plain = "".join(data.get("text/plain", ""))
+                if len(data) == 1 and (plain.startswith("Figure(") or plain.startswith("shape: (")):
+                    out.append((i, "debug-display", "a Figure or DataFrame shown as Debug text: bind it (`let fig = ...;`) and end the cell with its name"))
         text = "".join(stderr)
         if "panicked at" in text:
             lines = [l for l in text.splitlines() if l.strip()]

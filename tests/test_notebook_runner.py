@@ -61,3 +61,23 @@ def test_exported_page_is_offline(tmp_path):
     page = (tmp_path / "ok.html").read_text()
     assert "<script src=\"http" not in page and "src=\"https://" not in page
     assert "Plotly" in page  # plotly.js inlined
+
+
+def test_a_figure_shown_as_debug_text_fails_the_cell():
+    """evcxr sometimes shows a cell's last expression with Debug (non-ASCII text in the cell): the
+    chart is then lost in a wall of text, and the runner must say so rather than pass."""
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    nb = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("fig")
+    shown.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": 'Figure({"data":[]})'}, execution_count=1)]
+    fine = nbformat.v4.new_code_cell("fig")
+    fine.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "Figure", "text/html": "<div></div>"}, execution_count=2)]
+    nb.cells = [shown, fine]
+    failures = runner.cell_failures(nb)
+    assert [(i, kind) for i, kind, _ in failures] == [(0, "debug-display")]

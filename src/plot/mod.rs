@@ -342,8 +342,8 @@ pub fn heatmap_fn(
 
 /// Points of `frame` as markers, one colour per value of column `group` (one series when `None`),
 /// with an optional reference line `(xs, ys, name)` drawn under them (for instance the data
-/// manifold under generated samples). Markers are small and translucent so that dense clouds show
-/// where the mass is.
+/// manifold under generated samples). With more than 200 points the markers are small and
+/// translucent so that dense clouds show where the mass is; with fewer they are drawn large.
 pub fn scatter_groups(
     frame: &DataFrame,
     x: &str,
@@ -363,12 +363,13 @@ pub fn scatter_groups(
                 .name(name),
         );
     }
+    let (size, opacity) = if xs.len() > 200 { (3, 0.45) } else { (8, 0.9) };
     for (label, rows) in series_rows(frame, group)? {
         plot.add_trace(
             Scatter::new(pick(&xs, &rows), pick(&ys, &rows))
                 .mode(Mode::Markers)
-                .marker(Marker::new().size(3).opacity(0.45))
-                .name(&label),
+                .marker(Marker::new().size(size).opacity(opacity))
+                .name(if label.is_empty() { y } else { &label }),
         );
     }
     plot.set_layout(spec.layout());
