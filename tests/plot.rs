@@ -215,6 +215,18 @@ fn scatter_groups_draws_one_marker_trace_per_group_over_the_reference_line() {
     assert_eq!(traces[1]["x"], serde_json::json!([0.0, 2.0]));
     assert_eq!(traces[2]["x"], serde_json::json!([1.0, 3.0]));
     assert_eq!(traces[3]["name"], "extra");
-    assert_eq!(traces[3]["x"], serde_json::json!([0.0, 3.0]), "non-finite points are left out");
-    assert!(scatter_groups(&df, "x", "nope", None, None, &FigureSpec::new("t", "x", "y")).is_err());
+    assert_eq!(
+        traces[3]["x"],
+        serde_json::json!([0.0, 3.0]),
+        "non-finite points are left out"
+    );
+    assert!(scatter_groups(
+        &df,
+        "x",
+        "nope",
+        None,
+        None,
+        &FigureSpec::new("t", "x", "y")
+    )
+    .is_err());
 }

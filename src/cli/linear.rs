@@ -14,8 +14,9 @@ use crate::linear::Sampler;
 /// workspace; with glibc's default thresholds the worker threads' arenas are trimmed after every
 /// free and re-faulted on the next allocation: `linear-kl --d 100` spent 1.0 s of 2.7 s in the
 /// kernel (page faults, TLB flushes). Fixed thresholds (32 MiB mmap, 64 MiB trim) remove that
-/// (sys time 0.01 s, wall 1.5 s). Only the CLI does this: it owns the process.
-fn keep_freed_memory() {
+/// (sys time 0.01 s, wall 1.5 s). Only the CLI does this (for every subcommand, before any
+/// thread starts): it owns the process.
+pub(super) fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         extern "C" {
@@ -127,7 +128,6 @@ pub(super) struct MixingTimeArgs {
 }
 
 pub(super) fn linear_kl(a: LinearKlArgs) -> Result<()> {
-    keep_freed_memory();
     let grid = linear_kl::LinearKlGrid {
         d: a.d.0,
         n: a.n.0,
@@ -149,7 +149,6 @@ pub(super) fn linear_kl(a: LinearKlArgs) -> Result<()> {
 }
 
 pub(super) fn memorization(a: MemorizationArgs) -> Result<()> {
-    keep_freed_memory();
     let m = memorization::Memorization {
         d: a.d.0,
         n: a.n.0,
@@ -170,7 +169,6 @@ pub(super) fn memorization(a: MemorizationArgs) -> Result<()> {
 }
 
 pub(super) fn mixing_time(a: MixingTimeArgs) -> Result<()> {
-    keep_freed_memory();
     let m = mixing_time::MixingTime {
         d: a.d.0,
         n: a.n.0,

@@ -274,6 +274,7 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
             return 2;
         }
     };
+    linear::keep_freed_memory();
     if let Some(n) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
