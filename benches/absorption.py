@@ -9,6 +9,10 @@ report gives the wall-time ratio and the paths per second per core of each. The 
 end to end as a user runs it (`difftheory absorption`, process start included) and, in the column
 `ratio*`, with the fixed cost of starting the process (measured with 2 paths and 1 step) taken out.
 The Rust binary is built in release mode first.
+
+Measured 2026-11-23, 2 cores, quiet machine (load 1.3): 10^4 paths rust 0.03 s, numpy 0.26 s: 9.3x end
+to end, 13.0x without the 8 ms process start; 10^6 paths rust 2.01 s, numpy 31.79 s: 15.8x;
+Rust 246 000-250 000 paths/s per core, numpy 31 000-38 000 paths/s.
 """
 
 import argparse

@@ -25,6 +25,12 @@ GFLOP/s), after the CLI stopped glibc from trimming its arenas on every free:
                numpy 9.27 s wall: 12.8x wall, 9.0x CPU
     [raw]     133.7 GFLOP; rust 4.76 s wall / 9.16 s CPU = 28.1 GFLOP/s = 33.8 % of peak;
                numpy 154.8 s wall: 32.6x wall, 12.8x CPU
+On a quiet machine (load 1.3, same day, after the merge) numpy's threaded BLAS is much faster and
+the ratios shrink — these are the numbers to quote:
+    [reduced]  rust 0.83 s wall / 1.50 s CPU = 20.9 GFLOP/s = 25.2 % of peak; numpy 4.58 s: 5.5x wall
+    [raw]      rust 4.84 s wall / 9.35 s CPU = 27.6 GFLOP/s = 33.2 % of peak; numpy 18.83 s: 3.9x wall
+numpy itself runs at 3.8 (reduced) and 7.1 (raw) GFLOP/s, so 10x would need 46 % (reduced) and
+85 % (raw) of peak from Rust.
 Before that fix (load 5.6) the same sweep took 3.66 s / 20.96 s (5.7 % / 7.7 % of peak): a
 trial is a chain of small faer calls that each allocate a workspace, and the freed memory was
 returned to the kernel and re-faulted every time (1 s of 2.7 s in the kernel).
