@@ -1,40 +1,12 @@
 //! The command line: one-line errors with exit code 2, outputs, reports, resume after a kill,
 //! identical results whatever the thread count.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_difftheory"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("difftheory runs")
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("difftheory-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Exit code 2 and exactly one line on stderr that contains every one of `needles`.
-fn assert_user_error(args: &[&str], needles: &[&str]) {
-    let out = run(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "{args:?}: not one line: {err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: '{n}' missing from: {err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
+use common::{assert_user_error, bin, run, tempdir};
 
 #[test]
 fn bad_values_give_one_line_and_exit_code_2() {

@@ -1,41 +1,9 @@
 //! The paper-000 subcommands on the command line: documented columns in order, one-line errors
 //! with exit code 2.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_difftheory"))
-        .args(args)
-        .output()
-        .expect("difftheory runs")
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "difftheory-cli-linear-{tag}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Exit code 2 and exactly one line on stderr that contains every one of `needles`.
-fn assert_user_error(args: &[&str], needles: &[&str]) {
-    let out = run(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "{args:?}: not one line: {err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: '{n}' missing from: {err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
+use common::{assert_user_error, run, tempdir};
 
 /// Runs `args` with `--out table.csv` and returns (header, data rows).
 fn table(tag: &str, args: &[&str]) -> (String, Vec<Vec<String>>) {

@@ -28,7 +28,7 @@ use crate::sampler::{gaussian_starts, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::{sample_xt, GaussianMixture, Posterior};
 use crate::stats::{loglog_fit, mean_sem};
-use crate::sweep::{f64_column, frame, Grid, Record, Sweep, Value};
+use crate::sweep::{f64_column, records_frame, Grid, Record, Sweep};
 
 /// Everything of a trial but the sweep axes: time window, design, population estimate, `τ` grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -268,30 +268,23 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
         .collect::<Result<_>>()?;
     let rows = out.frame.height();
     // long raw frame: one row per (task, τ)
-    let mut long: Vec<Vec<Value>> = vec![Vec::new(); 8];
+    let mut long = Vec::with_capacity(rows * taus.len());
     for r in 0..rows {
         for (i, &tau) in taus.iter().enumerate() {
-            long[0].push(Value::Int(key_cols[0][r] as i64));
-            long[1].push(Value::Int(key_cols[1][r] as i64));
-            long[2].push(Value::Int(key_cols[2][r] as i64));
-            long[3].push(Value::Float(key_cols[3][r]));
-            long[4].push(Value::Int(replicate[r] as i64));
-            long[5].push(Value::Int(seed[r] as i64));
-            long[6].push(Value::Float(tau));
-            long[7].push(Value::Float(gaps[i][r]));
+            long.push(
+                Record::new()
+                    .with("d", key_cols[0][r] as i64)
+                    .with("n", key_cols[1][r] as i64)
+                    .with("features", key_cols[2][r] as i64)
+                    .with("mode_distance", key_cols[3][r])
+                    .with("replicate", replicate[r] as i64)
+                    .with("seed", seed[r] as i64)
+                    .with("tau", tau)
+                    .with("gap", gaps[i][r]),
+            );
         }
     }
-    let raw_names = [
-        "d",
-        "n",
-        "features",
-        "mode_distance",
-        "replicate",
-        "seed",
-        "tau",
-        "gap",
-    ];
-    let raw = frame(raw_names.iter().copied().zip(long).collect())?;
+    let raw = records_frame(&long)?;
     // summary: group rows by the grid point, in order of first appearance
     let mut groups: Vec<(Vec<f64>, Vec<usize>)> = Vec::new();
     for r in 0..rows {
@@ -301,7 +294,7 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
             None => groups.push((key, vec![r])),
         }
     }
-    let mut cols: Vec<Vec<Value>> = vec![Vec::new(); 10];
+    let mut summary_rows = Vec::with_capacity(groups.len());
     for (key, members) in &groups {
         let mean_curve: Vec<f64> = gaps
             .iter()
@@ -320,30 +313,21 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
         };
         let (gb, gbs) = at(best);
         let (gf, gfs) = at(taus.len() - 1);
-        cols[0].push(Value::Int(key[0] as i64));
-        cols[1].push(Value::Int(key[1] as i64));
-        cols[2].push(Value::Int(key[2] as i64));
-        cols[3].push(Value::Float(key[3]));
-        cols[4].push(Value::Int(members.len() as i64));
-        cols[5].push(Value::Float(taus[best]));
-        cols[6].push(Value::Float(gb));
-        cols[7].push(Value::Float(gbs));
-        cols[8].push(Value::Float(gf));
-        cols[9].push(Value::Float(gfs));
+        summary_rows.push(
+            Record::new()
+                .with("d", key[0] as i64)
+                .with("n", key[1] as i64)
+                .with("features", key[2] as i64)
+                .with("mode_distance", key[3])
+                .with("trials", members.len() as i64)
+                .with("best_time", taus[best])
+                .with("gap_at_best", gb)
+                .with("gap_at_best_sem", gbs)
+                .with("gap_final", gf)
+                .with("gap_final_sem", gfs),
+        );
     }
-    let names = [
-        "d",
-        "n",
-        "features",
-        "mode_distance",
-        "trials",
-        "best_time",
-        "gap_at_best",
-        "gap_at_best_sem",
-        "gap_final",
-        "gap_final_sem",
-    ];
-    let summary = frame(names.iter().copied().zip(cols).collect())?;
+    let summary = records_frame(&summary_rows)?;
     Ok(ExperimentOutput {
         raw,
         summary,

@@ -27,7 +27,7 @@ use crate::sampler::{gaussian_starts, Drift, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::{sample_xt, score_batch_into, Curve, FlatGaussian, PointCloud, Posterior};
 use crate::stats::{mean_sem, median, Welford};
-use crate::sweep::{f64_column, frame, rows_where, Progress, Reporter, Value};
+use crate::sweep::{f64_column, records_frame, rows_where, Progress, Record, Reporter};
 use crate::trained::{train, CemWeight, Objective, TrainConfig};
 
 const PROCESS: ForwardProcess = ForwardProcess::OuHalf;
@@ -243,21 +243,6 @@ impl Trained2dOutput {
     }
 }
 
-#[derive(Default)]
-struct Columns(Vec<(&'static str, Vec<Value>)>);
-
-impl Columns {
-    fn push(&mut self, name: &'static str, v: impl Into<Value>) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, col)) => col.push(v.into()),
-            None => self.0.push((name, vec![v.into()])),
-        }
-    }
-    fn frame(self) -> Result<DataFrame> {
-        frame(self.0)
-    }
-}
-
 /// Trains, samples and compares every (data, model) pair.
 pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
     check_count_at_least("data", p.data.len(), 1)?;
@@ -271,12 +256,8 @@ pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
     let grid = TimeGrid::exponential(p.train.t_min, p.train.t_max, p.sample_steps)?;
     let total = p.data.len() * p.variants.len();
     let mut reporter = Reporter::new(progress, "trained-2d", Duration::ZERO);
-    let (mut summary, mut errors, mut samples, mut losses) = (
-        Columns::default(),
-        Columns::default(),
-        Columns::default(),
-        Columns::default(),
-    );
+    let (mut summary, mut errors, mut samples, mut losses) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut done = 0;
     for (di, &data) in p.data.iter().enumerate() {
         let target = data.posterior();
@@ -306,10 +287,13 @@ pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
             let net = train(target.as_ref(), &cfg)?;
             let name = (data.to_string(), variant.to_string());
             for (w, chunk) in net.losses().chunks(50).enumerate() {
-                losses.push("data", name.0.as_str());
-                losses.push("model", name.1.as_str());
-                losses.push("step", (w * 50 + chunk.len()) as i64);
-                losses.push("loss", chunk.iter().sum::<f64>() / chunk.len() as f64);
+                losses.push(
+                    Record::new()
+                        .with("data", name.0.as_str())
+                        .with("model", name.1.as_str())
+                        .with("step", (w * 50 + chunk.len()) as i64)
+                        .with("loss", chunk.iter().sum::<f64>() / chunk.len() as f64),
+                );
             }
             for (t, xs, exact) in &probes {
                 let mut est = vec![0.0; xs.len()];
@@ -325,13 +309,16 @@ pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
                 }
                 let n = p.error_points as f64;
                 let e = err.estimate()?;
-                errors.push("data", name.0.as_str());
-                errors.push("model", name.1.as_str());
-                errors.push("t", *t);
-                errors.push("score_error", e.mean);
-                errors.push("score_error_sem", e.sem);
-                errors.push("score_error_relative", e.mean / (norm / n));
-                errors.push("mean_error", f_err / n);
+                errors.push(
+                    Record::new()
+                        .with("data", name.0.as_str())
+                        .with("model", name.1.as_str())
+                        .with("t", *t)
+                        .with("score_error", e.mean)
+                        .with("score_error_sem", e.sem)
+                        .with("score_error_relative", e.mean / (norm / n))
+                        .with("mean_error", f_err / n),
+                );
             }
             let sde = ReverseSde {
                 process: PROCESS,
@@ -343,26 +330,32 @@ pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
             let dist: Vec<f64> = ends.iter().map(|y| data.distance(y)).collect();
             let e = mean_sem(&dist)?;
             for y in &ends {
-                samples.push("data", name.0.as_str());
-                samples.push("model", name.1.as_str());
-                samples.push("x", y[0]);
-                samples.push("y", y[1]);
+                samples.push(
+                    Record::new()
+                        .with("data", name.0.as_str())
+                        .with("model", name.1.as_str())
+                        .with("x", y[0])
+                        .with("y", y[1]),
+                );
             }
-            summary.push("data", name.0.as_str());
-            summary.push("model", name.1.as_str());
             let tail = &net.losses()[net.losses().len().saturating_sub(100)..];
-            summary.push("final_loss", tail.iter().sum::<f64>() / tail.len() as f64);
-            summary.push("mean_distance", e.mean);
-            summary.push("mean_distance_sem", e.sem);
-            summary.push("median_distance", median(&dist));
+            summary.push(
+                Record::new()
+                    .with("data", name.0.as_str())
+                    .with("model", name.1.as_str())
+                    .with("final_loss", tail.iter().sum::<f64>() / tail.len() as f64)
+                    .with("mean_distance", e.mean)
+                    .with("mean_distance_sem", e.sem)
+                    .with("median_distance", median(&dist)),
+            );
             done += 1;
             reporter.update(done, total);
         }
     }
     Ok(Trained2dOutput {
-        summary: summary.frame()?,
-        errors: errors.frame()?,
-        samples: samples.frame()?,
-        losses: losses.frame()?,
+        summary: records_frame(&summary)?,
+        errors: records_frame(&errors)?,
+        samples: records_frame(&samples)?,
+        losses: records_frame(&losses)?,
     })
 }

@@ -407,12 +407,56 @@ impl Sweep {
                 .map(|(i, _)| task_seed(self.base_seed, *i as u64) as i64)
                 .collect::<Vec<_>>(),
         ));
-        for (k, name) in names.iter().enumerate() {
-            let refs: Vec<&Value> = rows.iter().map(|(_, r)| &r.cells[k].1).collect();
-            cols.push(column_from_values(name, &refs)?);
-        }
+        let records: Vec<&Record> = rows.iter().map(|(_, r)| r).collect();
+        cols.extend(record_columns(&names, &records)?);
         Ok(DataFrame::new(rows.len(), cols)?)
     }
+}
+
+/// One column per name of `names`, cell k of each record (all records have these names in order).
+fn record_columns(names: &[&str], records: &[&Record]) -> Result<Vec<Column>> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let refs: Vec<&Value> = records.iter().map(|r| &r.cells[k].1).collect();
+            column_from_values(name, &refs)
+        })
+        .collect()
+}
+
+/// A frame with one row per record (every record with the same columns in the same order): the
+/// way to build a table row by row outside a sweep.
+///
+/// ```
+/// use difftheory::sweep::{records_frame, Record};
+/// let rows = vec![Record::new().with("k", 0).with("y", 0.5), Record::new().with("k", 1).with("y", 1.5)];
+/// assert_eq!(records_frame(&rows).unwrap().shape(), (2, 2));
+/// assert!(records_frame(&[Record::new().with("k", 0), Record::new().with("j", 1)]).is_err());
+/// ```
+pub fn records_frame(records: &[Record]) -> Result<DataFrame> {
+    let Some(first) = records.first() else {
+        return Ok(DataFrame::empty());
+    };
+    let names: Vec<&str> = first.iter().map(|(n, _)| n).collect();
+    for (i, r) in records.iter().enumerate() {
+        let these: Vec<&str> = r.iter().map(|(n, _)| n).collect();
+        if these != names {
+            return Err(Error::invalid(
+                "record",
+                format!("[{}]", these.join(", ")),
+                format!(
+                    "every row needs the columns [{}] in that order (row {i} differs)",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    let refs: Vec<&Record> = records.iter().collect();
+    Ok(DataFrame::new(
+        records.len(),
+        record_columns(&names, &refs)?,
+    )?)
 }
 
 fn concat(frames: Vec<DataFrame>) -> Result<DataFrame> {
