@@ -26,6 +26,7 @@ pub mod gaussian;
 pub mod girsanov;
 pub mod knn;
 pub mod linear;
+pub mod molrg;
 pub mod notebook;
 pub mod plot;
 pub mod random_features;

@@ -220,3 +220,87 @@ impl ReverseSde {
         Ok(ys.chunks_exact(dim).map(|p| p.to_vec()).collect())
     }
 }
+
+/// Karras et al. (EDM, 2022, eq. 5) noise levels `σ_i = (σ_max^{1/ρ} + i/(N−1) (σ_min^{1/ρ} −
+/// σ_max^{1/ρ}))^ρ`, `i = 0..N−1`, followed by `σ_N = 0`: `steps + 1` values, decreasing.
+///
+/// ```
+/// let s = difftheory::sampler::karras_sigmas(18, 0.002, 80.0, 7.0).unwrap();
+/// assert_eq!(s.len(), 19);
+/// assert!((s[0] - 80.0).abs() < 1e-12 && (s[17] - 0.002).abs() < 1e-12 && s[18] == 0.0);
+/// ```
+pub fn karras_sigmas(steps: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Result<Vec<f64>> {
+    crate::error::check_count_at_least("steps", steps, 1)?;
+    crate::error::check_finite_at_least("sigma_min", sigma_min, 0.0, true)?;
+    crate::error::check_finite_at_least("sigma_max", sigma_max, sigma_min, false)?;
+    crate::error::check_finite_at_least("rho", rho, 0.0, true)?;
+    let (a, b) = (sigma_max.powf(1.0 / rho), sigma_min.powf(1.0 / rho));
+    let mut s: Vec<f64> = (0..steps)
+        .map(|i| {
+            let f = if steps == 1 {
+                0.0
+            } else {
+                i as f64 / (steps - 1) as f64
+            };
+            (a + f * (b - a)).powf(rho)
+        })
+        .collect();
+    s.push(0.0);
+    Ok(s)
+}
+
+/// EDM's deterministic Heun sampler (Karras et al. 2022, Algorithm 1 without churn) of the
+/// probability-flow ODE `dx/dσ = (x − D(x, σ))/σ` of the variance-exploding kernel
+/// `x_σ = x₀ + σ ε`, with the exact denoiser `D(x, σ) = E[X₀ | X_{σ²} = x]` of `data` under
+/// [`ForwardProcess::Brownian`] (time `t = σ²`).
+///
+/// `xs` holds the starting points one after the other (`dim` numbers each; start them at
+/// `σ_0 · N(0, I)`) and is overwritten with the final ones. Points advance in parallel blocks of
+/// 64 through [`Posterior::posterior_mean_batch`]; the ODE has no noise, so the result does not
+/// depend on the blocking. `sigmas` must decrease to a last value `>= 0` (see [`karras_sigmas`]).
+pub fn heun_edm<P: Posterior + ?Sized>(data: &P, sigmas: &[f64], xs: &mut [f64]) -> Result<()> {
+    let dim = data.dim();
+    if sigmas.len() < 2
+        || sigmas.windows(2).any(|w| !(w[1] < w[0]))
+        || sigmas[sigmas.len() - 1] < 0.0
+    {
+        return Err(Error::invalid(
+            "sigmas",
+            format!("{sigmas:?}"),
+            "expected at least two decreasing noise levels ending at a value >= 0",
+        ));
+    }
+    if xs.len() % dim != 0 {
+        return Err(Error::invalid(
+            "xs",
+            format!("{} numbers", xs.len()),
+            format!("expected a multiple of the dimension {dim}"),
+        ));
+    }
+    xs.par_chunks_mut(64 * dim).for_each(|block| {
+        let mut den = vec![0.0; block.len()];
+        let mut d1 = vec![0.0; block.len()];
+        let mut trial = vec![0.0; block.len()];
+        for w in sigmas.windows(2) {
+            let (s0, s1) = (w[0], w[1]);
+            let h = s1 - s0;
+            data.posterior_mean_batch(ForwardProcess::Brownian, s0 * s0, block, &mut den);
+            for ((d, x), m) in d1.iter_mut().zip(block.iter()).zip(&den) {
+                *d = (x - m) / s0;
+            }
+            for ((t, x), d) in trial.iter_mut().zip(block.iter()).zip(&d1) {
+                *t = x + h * d;
+            }
+            if s1 > 0.0 {
+                data.posterior_mean_batch(ForwardProcess::Brownian, s1 * s1, &trial, &mut den);
+                for (((x, t), m), d) in block.iter_mut().zip(&trial).zip(&den).zip(&d1) {
+                    let d2 = (t - m) / s1;
+                    *x += 0.5 * h * (d + d2);
+                }
+            } else {
+                block.copy_from_slice(&trial);
+            }
+        }
+    });
+    Ok(())
+}

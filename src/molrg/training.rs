@@ -1,0 +1,842 @@
+//! Training the low-rank denoiser: the DAE loss, and its three minimizers (paper 004, Thms 1–4).
+//!
+//! The network is paper 004's low-rank parameterization, the MoLRG posterior mean with unknown
+//! bases: `x_θ(x_t) = Σ_k w_k(x_t) c U_k U_kᵀ x_t`, `c = s/(s²+γ²)`, `w = softmax(φ_t ‖U_kᵀ x_t‖² −
+//! (d_k/2) ln((s²+γ²)/γ²))`, `φ_t = s²/(2γ²(s²+γ²))`, uniform `π`. Its denoising loss
+//! `L(U) = E_{x₀, σ, ε} ‖x_θ(x₀ + σ ε) − x₀‖²` (EDM kernel, `s = 1`, `γ = σ`) is minimized
+//!
+//! - by [`sgd`]: minibatch SGD on the loss itself, gradients derived by hand, orthonormality kept by
+//!   a QR retraction (Riemannian SGD on the Stiefel manifold);
+//! - by [`pca`] (K = 1): for one subspace `L(U) = (1/N) Σ ‖x_i‖² − c s(2 − c s)(1/N) Σ ‖Uᵀx_i‖² +
+//!   c²γ² d` ([`dae_loss_single`], exact in ε), so every noise level is minimized by the top-d
+//!   principal subspace of the uncentred second moment (Thm 1);
+//! - by [`k_subspaces`] (K > 1): with hard-max weights the loss is subspace clustering,
+//!   `max Σ_k Σ_{i ∈ C_k} ‖U_kᵀ x_i‖²` (Thm 3), solved by alternating assignment and per-cluster
+//!   PCA from several random starts.
+//!
+//! Recovery is judged by [`subspace_error`]: the normalized projection distance
+//! `‖U Uᵀ − Û Ûᵀ‖_F / sqrt(d + d̂)` (0: equal, 1: orthogonal), averaged over components under the
+//! best matching of estimated to true components. [`SUCCESS_THRESHOLD`] = 0.1 is our choice (the
+//! paper's value was lost): in the noiseless case a fit from `N < d` points misses at least one
+//! direction, an error of at least `1/sqrt(2d)` > 0.15 for `d <= 20`, while `N >= d` is exact.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par, Side};
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::model::random_orthonormal;
+use super::posterior::{softmax, Kernel};
+use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use crate::rng::SimRng;
+use crate::stats::{mean_sem, Estimate};
+
+/// The subspace error below which a recovery counts as a success.
+pub const SUCCESS_THRESHOLD: f64 = 0.1;
+
+/// Subspaces fitted to data.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    /// One orthonormal basis per component (n × d_k).
+    pub bases: Vec<Mat<f64>>,
+    /// The data's second moment along each basis column (0 for directions the data do not reach).
+    pub variances: Vec<Vec<f64>>,
+    /// The component each training point is assigned to (hard max of `‖U_kᵀ x‖²`).
+    pub labels: Vec<usize>,
+    /// `Σ_i ‖U_{k(i)}ᵀ x_i‖² / Σ_i ‖x_i‖²`: the fraction of the data's energy captured.
+    pub captured: f64,
+    /// Iterations (K-subspaces: of the best restart; SGD: steps).
+    pub iterations: usize,
+    /// SGD: the minibatch loss at every step; empty for the other solvers.
+    pub losses: Vec<f64>,
+}
+
+fn check_data(x: &Mat<f64>, dims: &[usize]) -> Result<()> {
+    check_count_at_least("components", dims.len(), 1)?;
+    check_count_at_least("points", x.ncols(), 1)?;
+    for &d in dims {
+        check_count_at_least("subspace_dim", d, 1)?;
+        if d > x.nrows() {
+            return Err(Error::invalid(
+                "subspace_dim",
+                d,
+                format!("a subspace of R^{0} has dimension <= {0}", x.nrows()),
+            ));
+        }
+    }
+    for j in 0..x.ncols() {
+        if x.col_as_slice(j).iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "data",
+                format!("point {j}"),
+                "expected finite coordinates",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Completes the orthonormal columns `cols` (each of length n) to `d` columns with standard basis
+/// vectors orthogonalized against them (twice, for stability), deterministically.
+fn complete_basis(mut cols: Vec<Vec<f64>>, n: usize, d: usize) -> Vec<Vec<f64>> {
+    let mut e = 0;
+    while cols.len() < d && e < n {
+        let mut v = vec![0.0; n];
+        v[e] = 1.0;
+        e += 1;
+        for _ in 0..2 {
+            for c in &cols {
+                let p = dot(c, &v);
+                for (vi, ci) in v.iter_mut().zip(c) {
+                    *vi -= p * ci;
+                }
+            }
+        }
+        let norm = dot(&v, &v).sqrt();
+        if norm > 1e-6 {
+            v.iter_mut().for_each(|vi| *vi /= norm);
+            cols.push(v);
+        }
+    }
+    cols
+}
+
+/// The top-`d` principal subspace (uncentred) of the points `idx` of `x`, with the second moments
+/// `λ_j/|idx|` along it. Fewer than d points (or rank-deficient data) leave directions the data
+/// do not reach: they are completed deterministically and get variance 0.
+pub fn principal_subspace(x: &Mat<f64>, idx: &[usize], d: usize) -> Result<(Mat<f64>, Vec<f64>)> {
+    let n = x.nrows();
+    let m = idx.len();
+    let mut cols: Vec<Vec<f64>> = Vec::with_capacity(d);
+    let mut vars: Vec<f64> = Vec::with_capacity(d);
+    if m > 0 {
+        let pts: Vec<&[f64]> = idx.iter().map(|&i| x.col_as_slice(i)).collect();
+        let err = |e: faer::linalg::evd::EvdError| {
+            Error::invalid(
+                "data",
+                format!("{e:?}"),
+                "the eigendecomposition of the second moment did not converge",
+            )
+        };
+        // eigen-pairs (λ, u) of Σ_i x_i x_iᵀ, largest first
+        let mut pairs: Vec<(f64, Vec<f64>)> = Vec::new();
+        if m <= n {
+            // through the m × m Gram matrix: u = X v / sqrt(λ)
+            let g = Mat::<f64>::from_fn(m, m, |a, b| dot(pts[a], pts[b]));
+            let evd = g.self_adjoint_eigen(Side::Lower).map_err(err)?;
+            let (v, s) = (evd.U(), evd.S().column_vector());
+            for j in (0..m).rev() {
+                let lam = s[j];
+                let mut u = vec![0.0; n];
+                for (a, p) in pts.iter().enumerate() {
+                    let c = v[(a, j)];
+                    for (ui, pi) in u.iter_mut().zip(*p) {
+                        *ui += c * pi;
+                    }
+                }
+                pairs.push((lam, u));
+            }
+        } else {
+            let mut s = Mat::<f64>::zeros(n, n);
+            for p in &pts {
+                for b in 0..n {
+                    let pb = p[b];
+                    for (a, sv) in s.col_as_slice_mut(b).iter_mut().enumerate() {
+                        *sv += p[a] * pb;
+                    }
+                }
+            }
+            let evd = s.self_adjoint_eigen(Side::Lower).map_err(err)?;
+            let (v, sv) = (evd.U(), evd.S().column_vector());
+            for j in (0..n).rev() {
+                pairs.push((sv[j], (0..n).map(|i| v[(i, j)]).collect()));
+            }
+        }
+        let top = pairs.first().map(|p| p.0).unwrap_or(0.0);
+        for (lam, mut u) in pairs.into_iter().take(d) {
+            if !(lam > 1e-12 * top && lam > 0.0) {
+                break;
+            }
+            // re-orthonormalize against the accepted columns (the Gram route loses a little)
+            for c in &cols {
+                let p = dot(c, &u);
+                for (ui, ci) in u.iter_mut().zip(c) {
+                    *ui -= p * ci;
+                }
+            }
+            let norm = dot(&u, &u).sqrt();
+            if norm < 1e-8 {
+                break;
+            }
+            u.iter_mut().for_each(|ui| *ui /= norm);
+            cols.push(u);
+            vars.push(lam / m as f64);
+        }
+    }
+    let cols = complete_basis(cols, n, d);
+    vars.resize(d, 0.0);
+    let basis = Mat::<f64>::from_fn(n, d, |i, j| cols[j][i]);
+    Ok((basis, vars))
+}
+
+/// Theorem 1's minimizer for one subspace: the top-`d` principal subspace of all points.
+pub fn pca(x: &Mat<f64>, d: usize) -> Result<Fit> {
+    check_data(x, &[d])?;
+    let idx: Vec<usize> = (0..x.ncols()).collect();
+    let (basis, variances) = principal_subspace(x, &idx, d)?;
+    let captured = captured_energy(x, std::slice::from_ref(&basis), &vec![0; x.ncols()]);
+    Ok(Fit {
+        bases: vec![basis],
+        variances: vec![variances],
+        labels: vec![0; x.ncols()],
+        captured,
+        iterations: 1,
+        losses: Vec::new(),
+    })
+}
+
+fn energies(x: &[f64], basis: &Mat<f64>) -> f64 {
+    (0..basis.ncols())
+        .map(|j| dot(basis.col_as_slice(j), x).powi(2))
+        .sum()
+}
+
+fn assign(x: &Mat<f64>, bases: &[Mat<f64>], labels: &mut [usize]) -> f64 {
+    let mut total = 0.0;
+    for (i, l) in labels.iter_mut().enumerate() {
+        let p = x.col_as_slice(i);
+        let (mut best, mut arg) = (f64::NEG_INFINITY, 0);
+        for (k, b) in bases.iter().enumerate() {
+            let e = energies(p, b);
+            if e > best {
+                (best, arg) = (e, k);
+            }
+        }
+        *l = arg;
+        total += best;
+    }
+    total
+}
+
+fn captured_energy(x: &Mat<f64>, bases: &[Mat<f64>], labels: &[usize]) -> f64 {
+    let total: f64 = (0..x.ncols())
+        .map(|i| dot(x.col_as_slice(i), x.col_as_slice(i)))
+        .sum();
+    let got: f64 = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| energies(x.col_as_slice(i), &bases[k]))
+        .sum();
+    if total > 0.0 {
+        got / total
+    } else {
+        1.0
+    }
+}
+
+/// Settings of [`k_subspaces`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KSubspaces {
+    /// Random starts; the best objective wins (>= 1).
+    pub restarts: usize,
+    /// Assignment / refit rounds per start (>= 1).
+    pub max_iter: usize,
+}
+
+impl Default for KSubspaces {
+    fn default() -> Self {
+        Self {
+            restarts: 10,
+            max_iter: 50,
+        }
+    }
+}
+
+/// Theorem 3's minimizer: subspace clustering by K-subspaces.
+///
+/// Each start seeds the components one after the other: a seed point (the first uniformly, the
+/// next ones with probability proportional to their squared residual off the components seeded so
+/// far, as k-means++ does) and the `d_k − 1` points most coherent with it (largest `|cos|`) span
+/// the component's first basis; then hard assignment
+/// (`argmax_k ‖U_kᵀ x_i‖²`) and per-cluster PCA until the labels stop changing or `max_iter`
+/// rounds; an emptied cluster restarts from the points worst explained. The start with the largest
+/// captured energy wins; a start that captures all of it (noiseless data on the fitted subspaces)
+/// ends the search, since none can do better.
+pub fn k_subspaces(x: &Mat<f64>, dims: &[usize], cfg: KSubspaces, rng: &mut SimRng) -> Result<Fit> {
+    check_data(x, dims)?;
+    check_count_at_least("restarts", cfg.restarts, 1)?;
+    check_count_at_least("max_iter", cfg.max_iter, 1)?;
+    let (big_n, k) = (x.ncols(), dims.len());
+    if k == 1 {
+        return pca(x, dims[0]);
+    }
+    let total: f64 = (0..big_n)
+        .map(|i| dot(x.col_as_slice(i), x.col_as_slice(i)))
+        .sum();
+    let mut best: Option<Fit> = None;
+    for _ in 0..cfg.restarts {
+        let mut bases = seeded_bases(x, dims, rng)?;
+        let mut labels = vec![usize::MAX; big_n];
+        let mut new = vec![0; big_n];
+        let mut iterations = 0;
+        let mut variances = vec![Vec::new(); k];
+        for it in 0..cfg.max_iter {
+            iterations = it + 1;
+            assign(x, &bases, &mut new);
+            let changed = new != labels;
+            labels.copy_from_slice(&new);
+            // refit every cluster (also on the last round, so the bases match the labels)
+            for (c, &d) in dims.iter().enumerate() {
+                let mut idx: Vec<usize> = (0..big_n).filter(|&i| labels[i] == c).collect();
+                if idx.is_empty() {
+                    idx = worst_explained(x, &bases, &labels, d);
+                }
+                let (b, v) = principal_subspace(x, &idx, d)?;
+                bases[c] = b;
+                variances[c] = v;
+            }
+            if !changed {
+                break;
+            }
+        }
+        let obj = assign(x, &bases, &mut labels);
+        let captured = if total > 0.0 { obj / total } else { 1.0 };
+        let better = best.as_ref().is_none_or(|b| captured > b.captured);
+        if better {
+            best = Some(Fit {
+                bases,
+                variances,
+                labels,
+                captured,
+                iterations,
+                losses: Vec::new(),
+            });
+        }
+        if captured >= 1.0 - 1e-10 {
+            break;
+        }
+    }
+    Ok(best.expect("at least one restart ran"))
+}
+
+/// The starting bases of one K-subspaces run (see [`k_subspaces`]).
+fn seeded_bases(x: &Mat<f64>, dims: &[usize], rng: &mut SimRng) -> Result<Vec<Mat<f64>>> {
+    let (n, big_n) = (x.nrows(), x.ncols());
+    let norms: Vec<f64> = (0..big_n)
+        .map(|i| dot(x.col_as_slice(i), x.col_as_slice(i)).sqrt())
+        .collect();
+    let mut bases: Vec<Mat<f64>> = Vec::with_capacity(dims.len());
+    for &d in dims {
+        let residual: Vec<f64> = (0..big_n)
+            .map(|i| {
+                let p = x.col_as_slice(i);
+                let best = bases.iter().map(|b| energies(p, b)).fold(0.0, f64::max);
+                (dot(p, p) - best).max(0.0)
+            })
+            .collect();
+        let total: f64 = residual.iter().sum();
+        let seed = if bases.is_empty() || total <= 0.0 {
+            rng.random_range(0..big_n)
+        } else {
+            let mut u = rng.random::<f64>() * total;
+            let mut pick = big_n - 1;
+            for (i, r) in residual.iter().enumerate() {
+                if u < *r {
+                    pick = i;
+                    break;
+                }
+                u -= r;
+            }
+            pick
+        };
+        let s = x.col_as_slice(seed);
+        let mut coherent: Vec<(f64, usize)> = (0..big_n)
+            .filter(|&i| i != seed && norms[i] > 0.0 && norms[seed] > 0.0)
+            .map(|i| {
+                (
+                    (dot(s, x.col_as_slice(i)) / (norms[i] * norms[seed])).abs(),
+                    i,
+                )
+            })
+            .collect();
+        coherent.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut idx = vec![seed];
+        idx.extend(coherent.into_iter().take(d - 1).map(|c| c.1));
+        let (b, _) = principal_subspace(x, &idx, d)?;
+        // directions the seed points do not reach: random rather than the same standard vectors
+        let reached = idx.len().min(d);
+        bases.push(if reached < d {
+            randomize_completion(b, reached, n, rng)
+        } else {
+            b
+        });
+    }
+    Ok(bases)
+}
+
+/// Replaces the columns `keep..` of an orthonormal basis by a random orthonormal completion.
+fn randomize_completion(b: Mat<f64>, keep: usize, n: usize, rng: &mut SimRng) -> Mat<f64> {
+    let d = b.ncols();
+    let mut cols: Vec<Vec<f64>> = (0..keep).map(|j| b.col_as_slice(j).to_vec()).collect();
+    let r = random_orthonormal(n, n.min(d + keep + 1).max(d), rng);
+    for j in 0..r.ncols() {
+        if cols.len() == d {
+            break;
+        }
+        let mut v = r.col_as_slice(j).to_vec();
+        for _ in 0..2 {
+            for c in &cols {
+                let p = dot(c, &v);
+                for (vi, ci) in v.iter_mut().zip(c) {
+                    *vi -= p * ci;
+                }
+            }
+        }
+        let norm = dot(&v, &v).sqrt();
+        if norm > 1e-6 {
+            v.iter_mut().for_each(|vi| *vi /= norm);
+            cols.push(v);
+        }
+    }
+    let cols = complete_basis(cols, n, d);
+    Mat::from_fn(n, d, |i, j| cols[j][i])
+}
+
+/// The `d` points with the largest residual energy off their assigned subspace.
+fn worst_explained(x: &Mat<f64>, bases: &[Mat<f64>], labels: &[usize], d: usize) -> Vec<usize> {
+    let mut res: Vec<(f64, usize)> = (0..x.ncols())
+        .map(|i| {
+            let p = x.col_as_slice(i);
+            (dot(p, p) - energies(p, &bases[labels[i]]), i)
+        })
+        .collect();
+    res.sort_by(|a, b| b.0.total_cmp(&a.0));
+    res.into_iter().take(d).map(|r| r.1).collect()
+}
+
+/// Settings of [`sgd`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdConfig {
+    /// Steps (>= 1).
+    pub steps: usize,
+    /// Training points per step, each with its own σ and ε (>= 1).
+    pub batch: usize,
+    /// Step size in units of `1/λ_max` of the data's second moment (> 0); it decays linearly to a
+    /// tenth of itself over the run.
+    pub lr: f64,
+    /// Noise levels σ are drawn log-uniformly from `[sigma_min, sigma_max]` (EDM kernel).
+    pub sigma_min: f64,
+    /// Independent runs from random starts; the one whose bases capture the most of the data's
+    /// energy under hard assignment (the small-noise limit of the loss) is kept (>= 1; one run
+    /// for K = 1, where every local minimum is global).
+    pub restarts: usize,
+    /// See `sigma_min`.
+    pub sigma_max: f64,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        Self {
+            steps: 300,
+            batch: 16,
+            lr: 0.5,
+            sigma_min: 0.05,
+            sigma_max: 0.5,
+            restarts: 3,
+        }
+    }
+}
+
+impl SgdConfig {
+    /// Checks every field.
+    pub fn check(&self) -> Result<()> {
+        check_count_at_least("steps", self.steps, 1)?;
+        check_count_at_least("batch", self.batch, 1)?;
+        check_count_at_least("restarts", self.restarts, 1)?;
+        check_finite_at_least("lr", self.lr, 0.0, true)?;
+        check_finite_at_least("sigma_min", self.sigma_min, 0.0, true)?;
+        check_finite_at_least("sigma_max", self.sigma_max, self.sigma_min, false)
+    }
+}
+
+/// The largest eigenvalue of `(1/N) X Xᵀ` by power iteration on the Gram side.
+fn top_second_moment(x: &Mat<f64>) -> f64 {
+    let (n, big_n) = (x.nrows(), x.ncols());
+    let mut v = vec![1.0; n];
+    let mut lam = 0.0;
+    for _ in 0..30 {
+        let mut w = vec![0.0; n];
+        for i in 0..big_n {
+            let p = x.col_as_slice(i);
+            let c = dot(p, &v);
+            for (wi, pi) in w.iter_mut().zip(p) {
+                *wi += c * pi;
+            }
+        }
+        let norm = dot(&w, &w).sqrt();
+        if norm == 0.0 {
+            return 0.0;
+        }
+        lam = norm / big_n as f64;
+        v = w.into_iter().map(|wi| wi / norm).collect();
+    }
+    lam
+}
+
+/// Minibatch Riemannian SGD on the DAE loss of the low-rank mixture denoiser (K = `dims.len()`),
+/// from Haar-random bases. Gradient of `‖r‖²`, `r = x_θ(x_t) − x₀`, w.r.t. `U_k`:
+/// `2 w_k c (r p_kᵀ + x_t q_kᵀ) + 4 φ δ_k x_t p_kᵀ`, `p_k = U_kᵀ x_t`, `q_k = U_kᵀ r`,
+/// `δ_k = w_k rᵀ(c U_k p_k − x_θ)`; projected on the tangent space of the Stiefel manifold and
+/// retracted by QR. With K > 1 the loss has spurious minima (each learned subspace holding
+/// directions of several true ones; about a third of random starts end there at K = 2): hence
+/// [`SgdConfig::restarts`].
+pub fn sgd(x: &Mat<f64>, dims: &[usize], cfg: SgdConfig, rng: &mut SimRng) -> Result<Fit> {
+    check_data(x, dims)?;
+    cfg.check()?;
+    let lam = top_second_moment(x);
+    // one subspace: every local minimum of the loss is global (Thm 1), restarts add nothing
+    let runs = if dims.len() == 1 { 1 } else { cfg.restarts };
+    let mut best: Option<Fit> = None;
+    for _ in 0..runs {
+        let fit = sgd_run(x, dims, cfg, lam, rng)?;
+        if best.as_ref().is_none_or(|b| fit.captured > b.captured) {
+            best = Some(fit);
+        }
+    }
+    Ok(best.expect("at least one restart ran"))
+}
+
+fn sgd_run(
+    x: &Mat<f64>,
+    dims: &[usize],
+    cfg: SgdConfig,
+    lam: f64,
+    rng: &mut SimRng,
+) -> Result<Fit> {
+    let (n, big_n, k) = (x.nrows(), x.ncols(), dims.len());
+    let mut bases: Vec<Mat<f64>> = dims
+        .iter()
+        .map(|&d| random_orthonormal(n, d, rng))
+        .collect();
+    let mut losses = Vec::with_capacity(cfg.steps);
+    if lam == 0.0 {
+        return finish_fit(x, bases, losses, 0);
+    }
+    let log_pi = -(k as f64).ln();
+    let (ls_min, ls_max) = (cfg.sigma_min.ln(), cfg.sigma_max.ln());
+    let mut grads: Vec<Mat<f64>> = dims.iter().map(|&d| Mat::zeros(n, d)).collect();
+    let mut xt = vec![0.0; n];
+    let mut xth = vec![0.0; n];
+    let mut r = vec![0.0; n];
+    let mut p: Vec<Vec<f64>> = dims.iter().map(|&d| vec![0.0; d]).collect();
+    let mut q: Vec<Vec<f64>> = dims.iter().map(|&d| vec![0.0; d]).collect();
+    let mut m: Vec<Vec<f64>> = vec![vec![0.0; n]; k];
+    let mut logits = vec![0.0; k];
+    for step in 0..cfg.steps {
+        grads.iter_mut().for_each(|g| g.fill(0.0));
+        let mut loss = 0.0;
+        for _ in 0..cfg.batch {
+            let i = rng.random_range(0..big_n);
+            let x0 = x.col_as_slice(i);
+            let sigma = (ls_min + (ls_max - ls_min) * rng.random::<f64>()).exp();
+            let s2 = sigma * sigma;
+            let c = 1.0 / (1.0 + s2);
+            let phi = 1.0 / (2.0 * s2 * (1.0 + s2));
+            for (xi, x0i) in xt.iter_mut().zip(x0) {
+                let z: f64 = StandardNormal.sample(&mut *rng);
+                *xi = x0i + sigma * z;
+            }
+            for c_ in 0..k {
+                let u = &bases[c_];
+                let mut e = 0.0;
+                for (j, pj) in p[c_].iter_mut().enumerate() {
+                    *pj = dot(u.col_as_slice(j), &xt);
+                    e += *pj * *pj;
+                }
+                let d = dims[c_] as f64;
+                logits[c_] = log_pi + 0.5 * d * (s2.ln() - (1.0 + s2).ln()) + phi * e;
+            }
+            let w = softmax(logits.iter().copied());
+            xth.fill(0.0);
+            for c_ in 0..k {
+                let mk = &mut m[c_];
+                mk.fill(0.0);
+                for (j, &pj) in p[c_].iter().enumerate() {
+                    let f = c * pj;
+                    for (mi, ui) in mk.iter_mut().zip(bases[c_].col_as_slice(j)) {
+                        *mi += f * ui;
+                    }
+                }
+                for (a, b) in xth.iter_mut().zip(mk.iter()) {
+                    *a += w[c_] * b;
+                }
+            }
+            for ((ri, a), b) in r.iter_mut().zip(&xth).zip(x0) {
+                *ri = a - b;
+            }
+            loss += dot(&r, &r);
+            for c_ in 0..k {
+                let delta = w[c_]
+                    * r.iter()
+                        .zip(&m[c_])
+                        .zip(&xth)
+                        .map(|((ri, mi), ti)| ri * (mi - ti))
+                        .sum::<f64>();
+                let g = &mut grads[c_];
+                for j in 0..dims[c_] {
+                    q[c_][j] = dot(bases[c_].col_as_slice(j), &r);
+                    let (a, bq) = (
+                        2.0 * w[c_] * c * p[c_][j],
+                        2.0 * w[c_] * c * q[c_][j] + 4.0 * phi * delta * p[c_][j],
+                    );
+                    for ((gi, ri), xi) in g.col_as_slice_mut(j).iter_mut().zip(&r).zip(&xt) {
+                        *gi += a * ri + bq * xi;
+                    }
+                }
+            }
+        }
+        losses.push(loss / cfg.batch as f64);
+        let eta = cfg.lr / lam * (1.0 - 0.9 * step as f64 / cfg.steps as f64) / cfg.batch as f64;
+        for (u, g) in bases.iter_mut().zip(&grads) {
+            // tangent projection G − U sym(UᵀG), then the step and the QR retraction
+            let utg = u.transpose() * g;
+            let sym = Mat::<f64>::from_fn(utg.nrows(), utg.ncols(), |a, b| {
+                0.5 * (utg[(a, b)] + utg[(b, a)])
+            });
+            let mut step_mat = g.clone();
+            matmul(
+                step_mat.as_mut(),
+                Accum::Add,
+                u.as_ref(),
+                sym.as_ref(),
+                -1.0,
+                Par::Seq,
+            );
+            let moved =
+                Mat::<f64>::from_fn(n, u.ncols(), |a, b| u[(a, b)] - eta * step_mat[(a, b)]);
+            *u = qr_retract(&moved);
+        }
+    }
+    finish_fit(x, bases, losses, cfg.steps)
+}
+
+fn qr_retract(m: &Mat<f64>) -> Mat<f64> {
+    let qr = m.qr();
+    let mut q = qr.compute_thin_Q();
+    let r = qr.thin_R();
+    for j in 0..q.ncols() {
+        if r[(j, j)] < 0.0 {
+            for v in q.col_as_slice_mut(j) {
+                *v = -*v;
+            }
+        }
+    }
+    q
+}
+
+fn finish_fit(
+    x: &Mat<f64>,
+    bases: Vec<Mat<f64>>,
+    losses: Vec<f64>,
+    iterations: usize,
+) -> Result<Fit> {
+    let mut labels = vec![0; x.ncols()];
+    assign(x, &bases, &mut labels);
+    let captured = captured_energy(x, &bases, &labels);
+    let variances = bases
+        .iter()
+        .enumerate()
+        .map(|(c, b)| {
+            let idx: Vec<usize> = (0..x.ncols()).filter(|&i| labels[i] == c).collect();
+            (0..b.ncols())
+                .map(|j| {
+                    if idx.is_empty() {
+                        0.0
+                    } else {
+                        idx.iter()
+                            .map(|&i| dot(b.col_as_slice(j), x.col_as_slice(i)).powi(2))
+                            .sum::<f64>()
+                            / idx.len() as f64
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Fit {
+        bases,
+        variances,
+        labels,
+        captured,
+        iterations,
+        losses,
+    })
+}
+
+/// The DAE loss of one subspace model `x_θ = c U Uᵀ x_t` (`c = s/(s²+γ²)`), exact in ε:
+/// `(1/N) Σ_i [‖x_i‖² − c s(2 − c s) ‖Uᵀ x_i‖²] + c² γ² d`.
+pub fn dae_loss_single(u: MatRef<'_, f64>, x: &Mat<f64>, kernel: Kernel) -> f64 {
+    let (s, g2) = (kernel.s, kernel.gamma * kernel.gamma);
+    let c = s / (s * s + g2);
+    let d = u.ncols();
+    let big_n = x.ncols() as f64;
+    let mut acc = 0.0;
+    for i in 0..x.ncols() {
+        let p = x.col_as_slice(i);
+        let e: f64 = (0..d)
+            .map(|j| {
+                let col = u.col(j);
+                (0..p.len()).map(|a| col[a] * p[a]).sum::<f64>().powi(2)
+            })
+            .sum();
+        acc += dot(p, p) - c * s * (2.0 - c * s) * e;
+    }
+    acc / big_n + c * c * g2 * d as f64
+}
+
+/// Monte Carlo estimate of the DAE loss of the K-subspace model (soft-max weights, uniform π) at
+/// one kernel: `noise_draws` draws of ε per training point.
+pub fn dae_loss_mc(
+    bases: &[Mat<f64>],
+    x: &Mat<f64>,
+    kernel: Kernel,
+    noise_draws: usize,
+    rng: &mut SimRng,
+) -> Result<Estimate> {
+    let dims: Vec<usize> = bases.iter().map(|b| b.ncols()).collect();
+    check_data(x, &dims)?;
+    check_count_at_least("noise_draws", noise_draws, 1)?;
+    let comps = bases
+        .iter()
+        .map(|b| super::model::Component::unit(b.clone(), 1.0))
+        .collect();
+    let model = super::model::LowRankMixture::new(comps, 0.0)?;
+    let n = x.nrows();
+    let mut xt = vec![0.0; n];
+    let mut vals = Vec::with_capacity(x.ncols() * noise_draws);
+    for i in 0..x.ncols() {
+        let x0 = x.col_as_slice(i);
+        for _ in 0..noise_draws {
+            for (a, b) in xt.iter_mut().zip(x0) {
+                let z: f64 = StandardNormal.sample(&mut *rng);
+                *a = kernel.s * b + kernel.gamma * z;
+            }
+            let pm = model.posterior_unchecked(kernel, &xt);
+            vals.push(
+                pm.mean
+                    .iter()
+                    .zip(x0)
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>(),
+            );
+        }
+    }
+    mean_sem(&vals)
+}
+
+/// Subspace recovery error under the best matching of components.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovery {
+    /// Mean over true components of `‖P_k − P̂_{π(k)}‖_F / sqrt(d_k + d̂_{π(k)})`, in `[0, 1]`.
+    pub error: f64,
+    /// The per-component errors, in true-component order.
+    pub per_component: Vec<f64>,
+    /// `permutation[k]`: the estimated component matched to true component k.
+    pub permutation: Vec<usize>,
+}
+
+impl Recovery {
+    /// `error <= SUCCESS_THRESHOLD`.
+    pub fn success(&self) -> bool {
+        self.error <= SUCCESS_THRESHOLD
+    }
+}
+
+/// `‖U Uᵀ − V Vᵀ‖_F / sqrt(d_U + d_V)` for orthonormal U, V: `(d_U + d_V − 2‖UᵀV‖²_F)`, normalized.
+pub fn projection_distance(u: MatRef<'_, f64>, v: MatRef<'_, f64>) -> f64 {
+    let mut c = Mat::<f64>::zeros(u.ncols(), v.ncols());
+    matmul(c.as_mut(), Accum::Replace, u.transpose(), v, 1.0, Par::Seq);
+    let f2: f64 = (0..c.ncols())
+        .map(|j| c.col_as_slice(j).iter().map(|a| a * a).sum::<f64>())
+        .sum();
+    let dd = (u.ncols() + v.ncols()) as f64;
+    ((dd - 2.0 * f2).max(0.0) / dd).sqrt()
+}
+
+/// The error of estimated bases against the truth, under the best one-to-one matching (exact, by
+/// dynamic programming over subsets: K up to 16).
+pub fn subspace_error(truth: &[MatRef<'_, f64>], estimate: &[Mat<f64>]) -> Result<Recovery> {
+    let k = truth.len();
+    if estimate.len() != k {
+        return Err(Error::invalid(
+            "estimate",
+            format!("{} subspaces", estimate.len()),
+            format!("expected {k}, one per true component"),
+        ));
+    }
+    if k == 0 || k > 16 {
+        return Err(Error::invalid(
+            "components",
+            k,
+            "expected 1 to 16 components",
+        ));
+    }
+    for (a, b) in truth.iter().zip(estimate) {
+        if a.nrows() != b.nrows() {
+            return Err(Error::invalid(
+                "estimate",
+                format!("{} rows", b.nrows()),
+                format!("expected {} (the ambient dimension)", a.nrows()),
+            ));
+        }
+    }
+    let cost: Vec<Vec<f64>> = truth
+        .iter()
+        .map(|t| {
+            estimate
+                .iter()
+                .map(|e| projection_distance(*t, e.as_ref()))
+                .collect()
+        })
+        .collect();
+    // best[mask]: least total cost matching true components 0..popcount(mask) to the set mask
+    let full = 1usize << k;
+    let mut best = vec![f64::INFINITY; full];
+    let mut choice = vec![usize::MAX; full];
+    best[0] = 0.0;
+    for mask in 0..full {
+        if !best[mask].is_finite() {
+            continue;
+        }
+        let row = mask.count_ones() as usize;
+        if row == k {
+            continue;
+        }
+        for (col, c) in cost[row].iter().enumerate() {
+            if mask & (1 << col) == 0 {
+                let next = mask | (1 << col);
+                let v = best[mask] + c;
+                if v < best[next] {
+                    best[next] = v;
+                    choice[next] = col;
+                }
+            }
+        }
+    }
+    let mut permutation = vec![0; k];
+    let mut mask = full - 1;
+    for row in (0..k).rev() {
+        let col = choice[mask];
+        permutation[row] = col;
+        mask &= !(1 << col);
+    }
+    let per_component: Vec<f64> = (0..k).map(|r| cost[r][permutation[r]]).collect();
+    Ok(Recovery {
+        error: best[full - 1] / k as f64,
+        per_component,
+        permutation,
+    })
+}
