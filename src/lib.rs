@@ -54,8 +54,8 @@ pub mod prelude {
     pub use crate::plot::display::{show, EvcxrDisplay};
     pub use crate::plot::report::Report;
     pub use crate::plot::{
-        heatmap_fn, heatmap_with_line, loglog_slope, prediction_vs_mc, scatter_groups, Figure,
-        FigureSpec, McColumns,
+        heatmap_fn, heatmap_with_line, loglog_slope, measured_lines, prediction_vs_mc,
+        scatter_groups, Figure, FigureSpec, McColumns,
     };
     pub use crate::rng::{rng_from_seed, task_seed, SimRng};
     pub use crate::stats::{fit_line, loglog_fit, mean_sem, median, Estimate};

@@ -3,30 +3,7 @@
 
 mod common;
 
-use common::{assert_user_error, run, tempdir};
-
-/// Runs `args` with `--out table.csv` and returns (header, data rows).
-fn table(tag: &str, args: &[&str]) -> (String, Vec<Vec<String>>) {
-    let dir = tempdir(tag);
-    let out = dir.join("t.csv");
-    let mut a: Vec<&str> = args.to_vec();
-    let path = out.to_str().unwrap().to_string();
-    a.extend(["--quiet", "--out", &path]);
-    let res = run(&a);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    let text = std::fs::read_to_string(&out).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap().to_string();
-    let rows = lines
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
-    (header, rows)
-}
+use common::{assert_user_error, table};
 
 #[test]
 fn bad_values_give_one_line_and_exit_code_2() {

@@ -8,6 +8,7 @@
 mod args;
 mod doctor;
 mod linear;
+mod molrg;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,6 +60,12 @@ enum Command {
     MixingTime(linear::MixingTimeArgs),
     /// Paper 001: generalization gap of an early-stopped random-feature score model vs n, m, d, modes.
     RfGeneralization(RfGeneralizationArgs),
+    /// Paper 004: success rate of subspace recovery (PCA, K-subspaces, SGD) over (d, N_k).
+    MolrgPhase(molrg::MolrgPhaseArgs),
+    /// Paper 004: numerical rank of the MoLRG denoiser's Jacobian against SNR.
+    MolrgRank(molrg::MolrgRankArgs),
+    /// Paper 004: GL scores of the learned low-rank and the empirical denoiser against N_k/d.
+    MolrgGl(molrg::MolrgGlArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -298,6 +305,9 @@ fn run(cmd: Command) -> Result<()> {
         Command::LinearKl(a) => linear::linear_kl(a),
         Command::Memorization(a) => linear::memorization(a),
         Command::MixingTime(a) => linear::mixing_time(a),
+        Command::MolrgPhase(a) => molrg::phase(a),
+        Command::MolrgRank(a) => molrg::rank(a),
+        Command::MolrgGl(a) => molrg::gl(a),
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())

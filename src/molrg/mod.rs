@@ -19,10 +19,13 @@ pub mod model;
 pub mod posterior;
 pub mod training;
 
+/// The matrix type of this module (faer's), re-exported for notebooks that build bases by hand.
+pub use faer::Mat;
+
 pub use generalization::{gl_score, nearest_distances, GlScore};
 pub use model::{random_orthonormal, Bases, Component, LowRankMixture, MolrgParams, Sample};
 pub use posterior::{numerical_rank, singular_values, Kernel, McPosteriorMean, PosteriorMean};
 pub use training::{
-    dae_loss_mc, dae_loss_single, k_subspaces, pca, projection_distance, sgd, subspace_error, Fit,
-    KSubspaces, Recovery, SgdConfig, SUCCESS_THRESHOLD,
+    dae_loss_mc, dae_loss_single, fit, k_subspaces, pca, projection_distance, sgd, subspace_error,
+    Fit, KSubspaces, Recovery, SgdConfig, Solver, SUCCESS_THRESHOLD,
 };

@@ -119,7 +119,7 @@ impl LowRankMixture {
                 let (mut quad, mut logdet, mut pp) = (0.0, (n - d) as f64 * b.ln(), 0.0);
                 for j in 0..d {
                     let u = c.basis.col_as_slice(j);
-                    let p: f64 = u.iter().zip(x).map(|(a, b)| a * b).sum();
+                    let p = crate::vecmath::dot(u, x);
                     let var = c.variances[j] + nv;
                     let a = s * s * var + g2;
                     let alpha = s * var / a;

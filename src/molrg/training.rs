@@ -30,6 +30,7 @@ use super::posterior::{softmax, Kernel};
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::rng::SimRng;
 use crate::stats::{mean_sem, Estimate};
+use crate::vecmath::dot;
 
 /// The subspace error below which a recovery counts as a success.
 pub const SUCCESS_THRESHOLD: f64 = 0.1;
@@ -74,10 +75,6 @@ fn check_data(x: &Mat<f64>, dims: &[usize]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Completes the orthonormal columns `cols` (each of length n) to `d` columns with standard basis
@@ -536,18 +533,22 @@ fn sgd_run(
     let mut q: Vec<Vec<f64>> = dims.iter().map(|&d| vec![0.0; d]).collect();
     let mut m: Vec<Vec<f64>> = vec![vec![0.0; n]; k];
     let mut logits = vec![0.0; k];
+    let mut moved: Vec<f64> = Vec::new();
+    // the minibatch noise: a fast generator seeded from the caller's (the normals dominated the
+    // run time with ChaCha12)
+    let mut fast = crate::rng::path_rng(rng.random::<u64>());
     for step in 0..cfg.steps {
         grads.iter_mut().for_each(|g| g.fill(0.0));
         let mut loss = 0.0;
         for _ in 0..cfg.batch {
-            let i = rng.random_range(0..big_n);
+            let i = fast.random_range(0..big_n);
             let x0 = x.col_as_slice(i);
-            let sigma = (ls_min + (ls_max - ls_min) * rng.random::<f64>()).exp();
+            let sigma = (ls_min + (ls_max - ls_min) * fast.random::<f64>()).exp();
             let s2 = sigma * sigma;
             let c = 1.0 / (1.0 + s2);
             let phi = 1.0 / (2.0 * s2 * (1.0 + s2));
             for (xi, x0i) in xt.iter_mut().zip(x0) {
-                let z: f64 = StandardNormal.sample(&mut *rng);
+                let z: f64 = StandardNormal.sample(&mut fast);
                 *xi = x0i + sigma * z;
             }
             for c_ in 0..k {
@@ -602,40 +603,60 @@ fn sgd_run(
         losses.push(loss / cfg.batch as f64);
         let eta = cfg.lr / lam * (1.0 - 0.9 * step as f64 / cfg.steps as f64) / cfg.batch as f64;
         for (u, g) in bases.iter_mut().zip(&grads) {
-            // tangent projection G − U sym(UᵀG), then the step and the QR retraction
-            let utg = u.transpose() * g;
-            let sym = Mat::<f64>::from_fn(utg.nrows(), utg.ncols(), |a, b| {
-                0.5 * (utg[(a, b)] + utg[(b, a)])
-            });
-            let mut step_mat = g.clone();
-            matmul(
-                step_mat.as_mut(),
-                Accum::Add,
-                u.as_ref(),
-                sym.as_ref(),
-                -1.0,
-                Par::Seq,
-            );
-            let moved =
-                Mat::<f64>::from_fn(n, u.ncols(), |a, b| u[(a, b)] - eta * step_mat[(a, b)]);
-            *u = qr_retract(&moved);
+            stiefel_step(u, g, eta, &mut moved);
         }
     }
     finish_fit(x, bases, losses, cfg.steps)
 }
 
-fn qr_retract(m: &Mat<f64>) -> Mat<f64> {
-    let qr = m.qr();
-    let mut q = qr.compute_thin_Q();
-    let r = qr.thin_R();
-    for j in 0..q.ncols() {
-        if r[(j, j)] < 0.0 {
-            for v in q.col_as_slice_mut(j) {
-                *v = -*v;
+/// One Riemannian step on the Stiefel manifold: the Euclidean gradient G projected on the tangent
+/// space at U (`G − U sym(UᵀG)`), the step `U − η·that`, and the QR retraction — the Q factor with
+/// a positive diagonal of R, computed by Gram–Schmidt with re-orthogonalization (the same Q as a
+/// sign-fixed Householder QR, without a workspace to allocate).
+fn stiefel_step(u: &mut Mat<f64>, g: &Mat<f64>, eta: f64, buf: &mut Vec<f64>) {
+    let (n, d) = (u.nrows(), u.ncols());
+    let mut utg = vec![0.0; d * d];
+    for a in 0..d {
+        for b in 0..d {
+            utg[a * d + b] = dot(u.col_as_slice(a), g.col_as_slice(b));
+        }
+    }
+    buf.clear();
+    buf.resize(n * d, 0.0);
+    for b in 0..d {
+        let col = &mut buf[b * n..(b + 1) * n];
+        for ((w, ui), gi) in col.iter_mut().zip(u.col_as_slice(b)).zip(g.col_as_slice(b)) {
+            *w = ui - eta * gi;
+        }
+        for a in 0..d {
+            let sym = 0.5 * (utg[a * d + b] + utg[b * d + a]);
+            let f = eta * sym;
+            for (w, ua) in col.iter_mut().zip(u.col_as_slice(a)) {
+                *w += f * ua;
             }
         }
     }
-    q
+    for j in 0..d {
+        let (done, rest) = buf.split_at_mut(j * n);
+        let v = &mut rest[..n];
+        for _ in 0..2 {
+            for i in 0..j {
+                let q = &done[i * n..(i + 1) * n];
+                let p = dot(q, v);
+                for (vi, qi) in v.iter_mut().zip(q) {
+                    *vi -= p * qi;
+                }
+            }
+        }
+        let norm = dot(v, v).sqrt();
+        for vi in v.iter_mut() {
+            *vi /= norm;
+        }
+    }
+    for b in 0..d {
+        u.col_as_slice_mut(b)
+            .copy_from_slice(&buf[b * n..(b + 1) * n]);
+    }
 }
 
 fn finish_fit(
@@ -839,4 +860,66 @@ pub fn subspace_error(truth: &[MatRef<'_, f64>], estimate: &[Mat<f64>]) -> Resul
         per_component,
         permutation,
     })
+}
+
+/// The three minimizers of the DAE loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Solver {
+    /// [`pca`]: one subspace only.
+    Pca,
+    /// [`k_subspaces`] (PCA when K = 1).
+    Clustering,
+    /// [`sgd`] on the DAE loss.
+    Sgd,
+}
+
+impl Solver {
+    /// The name used in tables and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::Pca => "pca",
+            Solver::Clustering => "clustering",
+            Solver::Sgd => "sgd",
+        }
+    }
+}
+
+impl std::str::FromStr for Solver {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "pca" => Ok(Solver::Pca),
+            "clustering" | "k-subspaces" => Ok(Solver::Clustering),
+            "sgd" => Ok(Solver::Sgd),
+            _ => Err(Error::invalid(
+                "solver",
+                s,
+                "expected pca, clustering or sgd",
+            )),
+        }
+    }
+}
+
+/// Fits `dims.len()` subspaces to the columns of `x` with `solver` (PCA needs one component).
+pub fn fit(
+    solver: Solver,
+    x: &Mat<f64>,
+    dims: &[usize],
+    kss: KSubspaces,
+    sgd_cfg: SgdConfig,
+    rng: &mut SimRng,
+) -> Result<Fit> {
+    match solver {
+        Solver::Pca if dims.len() == 1 => pca(x, dims[0]),
+        Solver::Pca => Err(Error::invalid(
+            "solver",
+            "pca",
+            format!(
+                "PCA fits one subspace; with {} components use clustering or sgd",
+                dims.len()
+            ),
+        )),
+        Solver::Clustering => k_subspaces(x, dims, kss, rng),
+        Solver::Sgd => sgd(x, dims, sgd_cfg, rng),
+    }
 }

@@ -206,6 +206,44 @@ pub fn prediction_vs_mc(
     Ok(Figure::new(plot))
 }
 
+/// Measured points `y ± 2 sem` joined by lines, sorted by x, one series per value of column
+/// `series` (one series when `None`); add reference curves with [`Figure::with_line`].
+pub fn measured_lines(
+    frame: &DataFrame,
+    x: &str,
+    y: &str,
+    sem: &str,
+    series: Option<&str>,
+    spec: &FigureSpec,
+) -> Result<Figure> {
+    let xs = f64_column(frame, x)?;
+    let ys = f64_column(frame, y)?;
+    let se = f64_column(frame, sem)?;
+    let mut plot = Plot::new();
+    for (label, rows) in series_rows(frame, series)? {
+        let mut order = rows.clone();
+        order.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]));
+        let bars: Vec<f64> = order
+            .iter()
+            .map(|&i| if se[i].is_finite() { 2.0 * se[i] } else { 0.0 })
+            .collect();
+        let name = if label.is_empty() {
+            y.to_string()
+        } else {
+            label.clone()
+        };
+        plot.add_trace(
+            Scatter::new(pick(&xs, &order), pick(&ys, &order))
+                .mode(Mode::LinesMarkers)
+                .marker(Marker::new().size(7))
+                .error_y(ErrorData::new(ErrorType::Data).array(bars).visible(true))
+                .name(name),
+        );
+    }
+    plot.set_layout(spec.layout());
+    Ok(Figure::new(plot))
+}
+
 /// A log–log plot of `y` against `x` with the least-squares line of `ln y` on `ln x`, one fit per
 /// series; the legend gives each slope with its standard error. Returns the fits too.
 pub fn loglog_slope(

@@ -1,0 +1,175 @@
+//! `molrg-phase`: paper 004's phase transition of subspace recovery (Thms 2 and 4).
+//!
+//! For every (subspace dimension d, samples per component N_k, solver) and replicate: a random
+//! MoLRG instance (K components of dimension d in `R^ambient`), exactly `N_k` training points per
+//! component, a fit by the solver, and the subspace error under the best matching
+//! ([`crate::molrg::subspace_error`]); success is `error <= 0.1`
+//! ([`crate::molrg::SUCCESS_THRESHOLD`]). The theorems put the transition at `N_k = d`.
+//!
+//! Summary columns: `ambient, components, subspace_dim, samples, trials, solver, success_rate,
+//! mean_error`. Raw columns: the axes, `replicate, seed, error, success, captured`.
+
+use super::{ExperimentOutput, RunOptions};
+use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use crate::molrg::{
+    fit, subspace_error, Bases, KSubspaces, LowRankMixture, MolrgParams, SgdConfig, Solver,
+};
+use crate::plot::{heatmap_with_line, Figure, FigureSpec};
+use crate::sweep::{f64_column, records_frame, rows_where, summarize, Grid, Record, Sweep};
+
+/// The sweep of `molrg-phase`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MolrgPhase {
+    /// Ambient dimension n.
+    pub ambient: usize,
+    /// Components K.
+    pub components: usize,
+    /// Subspace dimensions d (every component has the same).
+    pub subspace_dim: Vec<usize>,
+    /// Training points per component N_k.
+    pub samples: Vec<usize>,
+    /// Solvers.
+    pub solver: Vec<Solver>,
+    /// Isotropic noise σ_ξ of the data.
+    pub noise: f64,
+    /// Orthogonal or random bases.
+    pub bases: Bases,
+    /// K-subspaces settings.
+    pub clustering: KSubspaces,
+    /// SGD settings.
+    pub sgd: SgdConfig,
+}
+
+impl Default for MolrgPhase {
+    fn default() -> Self {
+        Self {
+            ambient: 48,
+            components: 1,
+            subspace_dim: vec![2, 4, 8, 12],
+            samples: vec![1, 2, 4, 8, 16, 32],
+            solver: vec![Solver::Pca],
+            noise: 0.0,
+            bases: Bases::Orthogonal,
+            clustering: KSubspaces::default(),
+            sgd: SgdConfig::default(),
+        }
+    }
+}
+
+impl MolrgPhase {
+    fn check(&self) -> Result<()> {
+        check_count_at_least("samples", *self.samples.iter().min().unwrap_or(&0), 1)?;
+        check_count_at_least("subspace_dim values", self.subspace_dim.len(), 1)?;
+        check_count_at_least("solver values", self.solver.len(), 1)?;
+        check_finite_at_least("noise", self.noise, 0.0, false)?;
+        for &d in &self.subspace_dim {
+            self.params(d).check()?;
+        }
+        if self.solver.contains(&Solver::Pca) && self.components > 1 {
+            return Err(Error::invalid(
+                "solver",
+                "pca",
+                format!(
+                    "PCA fits one subspace; with {} components use clustering or sgd",
+                    self.components
+                ),
+            ));
+        }
+        self.sgd.check()?;
+        check_count_at_least("restarts", self.clustering.restarts, 1)?;
+        check_count_at_least("max_iter", self.clustering.max_iter, 1)
+    }
+
+    fn params(&self, d: usize) -> MolrgParams {
+        MolrgParams {
+            ambient: self.ambient,
+            dims: vec![d; self.components],
+            weights: None,
+            bases: self.bases,
+            noise: self.noise,
+        }
+    }
+}
+
+/// Runs the sweep (`opts.trials` instances per cell).
+pub fn run(p: &MolrgPhase, opts: &RunOptions) -> Result<ExperimentOutput> {
+    p.check()?;
+    check_count_at_least("trials", opts.trials, 1)?;
+    let g = Grid::new()
+        .axis("subspace_dim", p.subspace_dim.iter().copied())
+        .axis("samples", p.samples.iter().copied())
+        .axis("solver", p.solver.iter().map(|s| s.name()));
+    let out = opts.apply(Sweep::new(g).label("molrg-phase")).run(|task| {
+        let d = task.point.usize("subspace_dim")?;
+        let per = task.point.usize("samples")?;
+        let solver: Solver = task.point.text("solver")?.parse()?;
+        let mut rng = task.rng();
+        let truth = LowRankMixture::random(&p.params(d), &mut rng)?;
+        let x = truth.sample_per_component(per, &mut rng).points;
+        let f = fit(
+            solver,
+            &x,
+            &vec![d; p.components],
+            p.clustering,
+            p.sgd,
+            &mut rng,
+        )?;
+        let rec = subspace_error(&truth.bases(), &f.bases)?;
+        Ok(Record::new()
+            .with("error", rec.error)
+            .with("success", if rec.success() { 1.0 } else { 0.0 })
+            .with("captured", f.captured))
+    })?;
+    let keys = ["subspace_dim", "samples", "solver"];
+    let s = summarize(&out.frame, &keys, &["error", "success"])?;
+    let dims = f64_column(&s, "subspace_dim")?;
+    let samples = f64_column(&s, "samples")?;
+    let trials = f64_column(&s, "trials")?;
+    let rate = f64_column(&s, "success_mean")?;
+    let err = f64_column(&s, "error_mean")?;
+    let solvers = s.column("solver")?.str()?.clone();
+    let rows: Vec<Record> = (0..s.height())
+        .map(|i| {
+            Record::new()
+                .with("ambient", p.ambient)
+                .with("components", p.components)
+                .with("subspace_dim", dims[i] as usize)
+                .with("samples", samples[i] as usize)
+                .with("trials", trials[i] as usize)
+                .with("solver", solvers.get(i).unwrap_or(""))
+                .with("success_rate", rate[i])
+                .with("mean_error", err[i])
+        })
+        .collect();
+    Ok(ExperimentOutput {
+        raw: out.frame,
+        summary: records_frame(&rows)?,
+        complete: out.complete,
+    })
+}
+
+/// The success-rate heat map of one solver (samples per component across, subspace dimension up)
+/// with the line `N_k = d` of Thms 2 and 4.
+pub fn figure(summary: &polars::prelude::DataFrame, solver: &str) -> Result<Figure> {
+    let rows = rows_where(summary, "solver", solver)?;
+    let dims = f64_column(&rows, "subspace_dim")?;
+    let (lo, hi) = dims
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &d| {
+            (a.min(d), b.max(d))
+        });
+    let line: Vec<f64> = vec![lo, hi];
+    let spec = FigureSpec::new(
+        &format!("Success rate of {solver} (error ≤ 0.1)"),
+        "training points per component N_k",
+        "subspace dimension d",
+    );
+    heatmap_with_line(
+        &rows,
+        "samples",
+        "subspace_dim",
+        "success_rate",
+        Some((&line, &line, "N_k = d")),
+        &spec,
+    )
+}
