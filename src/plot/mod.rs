@@ -34,6 +34,18 @@ impl Figure {
     pub fn new(plot: Plot) -> Self {
         Self { plot }
     }
+    /// An empty figure laid out by `spec`, for curves added with [`Figure::with_line`].
+    ///
+    /// ```
+    /// use difftheory::plot::{Figure, FigureSpec};
+    /// let f = Figure::empty(&FigureSpec::new("t", "x", "y")).with_line(&[0.0, 1.0], &[1.0, 2.0], "a line");
+    /// assert!(f.to_json().contains("a line"));
+    /// ```
+    pub fn empty(spec: &FigureSpec) -> Self {
+        let mut plot = Plot::new();
+        plot.set_layout(spec.layout());
+        Self { plot }
+    }
     /// The underlying Plotly plot.
     pub fn plot(&self) -> &Plot {
         &self.plot
@@ -57,6 +69,20 @@ impl Figure {
                 .line(Line::new().dash(DashType::Dot).width(2.0))
                 .name(name),
         );
+        self
+    }
+
+    /// The figure with one more solid curve `(xs, ys)` named `name` (a computed function, where
+    /// [`Figure::with_line`] draws a dotted reference). Non-finite points are left out.
+    pub fn with_curve(mut self, xs: &[f64], ys: &[f64], name: &str) -> Self {
+        let (x, y): (Vec<f64>, Vec<f64>) = xs
+            .iter()
+            .zip(ys)
+            .filter(|(a, b)| a.is_finite() && b.is_finite())
+            .map(|(a, b)| (*a, *b))
+            .unzip();
+        self.plot
+            .add_trace(Scatter::new(x, y).mode(Mode::Lines).line(Line::new().width(2.5)).name(name));
         self
     }
 
