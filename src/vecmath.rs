@@ -115,6 +115,7 @@ mod tests {
 
 /// Dot product with eight independent partial sums, so that the compiler can keep them in SIMD
 /// registers (a single running sum is a sequential dependency chain: one add per cycle at best).
+#[inline(always)]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
