@@ -24,6 +24,8 @@ pub mod error;
 pub mod experiments;
 pub mod gaussian;
 pub mod girsanov;
+#[cfg(feature = "torch")]
+pub mod jacobian;
 pub mod knn;
 pub mod linear;
 pub mod molrg;
