@@ -556,83 +556,140 @@ fn sgd_run_body(
     }
     let log_pi = -(k as f64).ln();
     let (ls_min, ls_max) = (cfg.sigma_min.ln(), cfg.sigma_max.ln());
+    let bsz = cfg.batch;
+    // the minibatch as n × B matrices, so that every product with a basis is one small GEMM
+    let zeros = |r: usize| Mat::<f64>::zeros(r, bsz);
+    let (mut x0b, mut xt, mut xth, mut r) = (zeros(n), zeros(n), zeros(n), zeros(n));
+    let mut ps: Vec<Mat<f64>> = dims.iter().map(|&d| zeros(d)).collect();
+    let mut qs: Vec<Mat<f64>> = dims.iter().map(|&d| zeros(d)).collect();
+    let mut aw: Vec<Mat<f64>> = dims.iter().map(|&d| zeros(d)).collect();
+    let mut bw: Vec<Mat<f64>> = dims.iter().map(|&d| zeros(d)).collect();
+    let mut ms: Vec<Mat<f64>> = (0..k).map(|_| zeros(n)).collect();
     let mut grads: Vec<Mat<f64>> = dims.iter().map(|&d| Mat::zeros(n, d)).collect();
-    let mut xt = vec![0.0; n];
-    let mut xth = vec![0.0; n];
-    let mut r = vec![0.0; n];
-    let mut p: Vec<Vec<f64>> = dims.iter().map(|&d| vec![0.0; d]).collect();
-    let mut q: Vec<Vec<f64>> = dims.iter().map(|&d| vec![0.0; d]).collect();
-    let mut m: Vec<Vec<f64>> = vec![vec![0.0; n]; k];
+    let (mut cs, mut phis, mut half_log) = (vec![0.0; bsz], vec![0.0; bsz], vec![0.0; bsz]);
+    let mut w = vec![vec![0.0; bsz]; k];
     let mut logits = vec![0.0; k];
     let mut moved: Vec<f64> = Vec::new();
-    // the minibatch noise: a fast generator seeded from the caller's (the normals dominated the
-    // run time with ChaCha12)
+    // the minibatch noise: a fast generator seeded from the caller's
     let mut fast = crate::rng::path_rng(rng.random::<u64>());
     for step in 0..cfg.steps {
-        grads.iter_mut().for_each(|g| g.fill(0.0));
-        let mut loss = 0.0;
-        for _ in 0..cfg.batch {
+        for b in 0..bsz {
             let i = fast.random_range(0..big_n);
-            let x0 = x.col_as_slice(i);
             let sigma = (ls_min + (ls_max - ls_min) * fast.random::<f64>()).exp();
             let s2 = sigma * sigma;
-            let c = 1.0 / (1.0 + s2);
-            let phi = 1.0 / (2.0 * s2 * (1.0 + s2));
-            for (xi, x0i) in xt.iter_mut().zip(x0) {
+            cs[b] = 1.0 / (1.0 + s2);
+            phis[b] = 1.0 / (2.0 * s2 * (1.0 + s2));
+            half_log[b] = 0.5 * (s2.ln() - (1.0 + s2).ln());
+            let x0 = x.col_as_slice(i);
+            x0b.col_as_slice_mut(b).copy_from_slice(x0);
+            for (xi, x0i) in xt.col_as_slice_mut(b).iter_mut().zip(x0) {
                 let z: f64 = StandardNormal.sample(&mut fast);
                 *xi = x0i + sigma * z;
             }
+        }
+        // P_k = U_kᵀ X_t, soft-max weights, M_k = c U_k P_k, X_θ = Σ w_k M_k, R = X_θ − X_0
+        for c_ in 0..k {
+            matmul(
+                ps[c_].as_mut(),
+                Accum::Replace,
+                bases[c_].transpose(),
+                xt.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            matmul(
+                ms[c_].as_mut(),
+                Accum::Replace,
+                bases[c_].as_ref(),
+                ps[c_].as_ref(),
+                1.0,
+                Par::Seq,
+            );
+        }
+        for b in 0..bsz {
             for c_ in 0..k {
-                let u = &bases[c_];
-                let mut e = 0.0;
-                for (j, pj) in p[c_].iter_mut().enumerate() {
-                    *pj = dot(u.col_as_slice(j), &xt);
-                    e += *pj * *pj;
-                }
-                let d = dims[c_] as f64;
-                logits[c_] = log_pi + 0.5 * d * (s2.ln() - (1.0 + s2).ln()) + phi * e;
+                let pb = ps[c_].col_as_slice(b);
+                logits[c_] = log_pi + dims[c_] as f64 * half_log[b] + phis[b] * dot(pb, pb);
             }
-            let w = softmax(logits.iter().copied());
-            xth.fill(0.0);
+            let wb = softmax(logits.iter().copied());
             for c_ in 0..k {
-                let mk = &mut m[c_];
-                mk.fill(0.0);
-                for (j, &pj) in p[c_].iter().enumerate() {
-                    let f = c * pj;
-                    for (mi, ui) in mk.iter_mut().zip(bases[c_].col_as_slice(j)) {
-                        *mi += f * ui;
-                    }
-                }
-                for (a, b) in xth.iter_mut().zip(mk.iter()) {
-                    *a += w[c_] * b;
-                }
-            }
-            for ((ri, a), b) in r.iter_mut().zip(&xth).zip(x0) {
-                *ri = a - b;
-            }
-            loss += dot(&r, &r);
-            for c_ in 0..k {
-                let delta = w[c_]
-                    * r.iter()
-                        .zip(&m[c_])
-                        .zip(&xth)
-                        .map(|((ri, mi), ti)| ri * (mi - ti))
-                        .sum::<f64>();
-                let g = &mut grads[c_];
-                for j in 0..dims[c_] {
-                    q[c_][j] = dot(bases[c_].col_as_slice(j), &r);
-                    let (a, bq) = (
-                        2.0 * w[c_] * c * p[c_][j],
-                        2.0 * w[c_] * c * q[c_][j] + 4.0 * phi * delta * p[c_][j],
-                    );
-                    for ((gi, ri), xi) in g.col_as_slice_mut(j).iter_mut().zip(&r).zip(&xt) {
-                        *gi += a * ri + bq * xi;
-                    }
+                w[c_][b] = wb[c_];
+                for v in ms[c_].col_as_slice_mut(b) {
+                    *v *= cs[b];
                 }
             }
         }
-        losses.push(loss / cfg.batch as f64);
-        let eta = cfg.lr / lam * (1.0 - 0.9 * step as f64 / cfg.steps as f64) / cfg.batch as f64;
+        let mut loss = 0.0;
+        for b in 0..bsz {
+            let t = xth.col_as_slice_mut(b);
+            t.fill(0.0);
+            for c_ in 0..k {
+                let wk = w[c_][b];
+                for (a, m) in t.iter_mut().zip(ms[c_].col_as_slice(b)) {
+                    *a += wk * m;
+                }
+            }
+            let rb = r.col_as_slice_mut(b);
+            for ((ri, a), z) in rb
+                .iter_mut()
+                .zip(xth.col_as_slice(b))
+                .zip(x0b.col_as_slice(b))
+            {
+                *ri = a - z;
+            }
+            loss += dot(r.col_as_slice(b), r.col_as_slice(b));
+        }
+        // gradient: G_k = R A_kᵀ + X_t B_kᵀ, A = 2 w c P, B = 2 w c Q + 4 φ δ P
+        for c_ in 0..k {
+            matmul(
+                qs[c_].as_mut(),
+                Accum::Replace,
+                bases[c_].transpose(),
+                r.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            for b in 0..bsz {
+                let (wk, c, phi) = (w[c_][b], cs[b], phis[b]);
+                let delta = wk
+                    * r.col_as_slice(b)
+                        .iter()
+                        .zip(ms[c_].col_as_slice(b))
+                        .zip(xth.col_as_slice(b))
+                        .map(|((ri, mi), ti)| ri * (mi - ti))
+                        .sum::<f64>();
+                let (pb, qb) = (ps[c_].col_as_slice(b), qs[c_].col_as_slice(b));
+                let f = 2.0 * wk * c;
+                let e = 4.0 * phi * delta;
+                for ((a, bb), (pj, qj)) in aw[c_]
+                    .col_as_slice_mut(b)
+                    .iter_mut()
+                    .zip(bw[c_].col_as_slice_mut(b).iter_mut())
+                    .zip(pb.iter().zip(qb))
+                {
+                    *a = f * pj;
+                    *bb = f * qj + e * pj;
+                }
+            }
+            matmul(
+                grads[c_].as_mut(),
+                Accum::Replace,
+                r.as_ref(),
+                aw[c_].transpose(),
+                1.0,
+                Par::Seq,
+            );
+            matmul(
+                grads[c_].as_mut(),
+                Accum::Add,
+                xt.as_ref(),
+                bw[c_].transpose(),
+                1.0,
+                Par::Seq,
+            );
+        }
+        losses.push(loss / bsz as f64);
+        let eta = cfg.lr / lam * (1.0 - 0.9 * step as f64 / cfg.steps as f64) / bsz as f64;
         for (u, g) in bases.iter_mut().zip(&grads) {
             stiefel_step(u, g, eta, &mut moved);
         }
