@@ -81,8 +81,12 @@ impl Figure {
             .filter(|(a, b)| a.is_finite() && b.is_finite())
             .map(|(a, b)| (*a, *b))
             .unzip();
-        self.plot
-            .add_trace(Scatter::new(x, y).mode(Mode::Lines).line(Line::new().width(2.5)).name(name));
+        self.plot.add_trace(
+            Scatter::new(x, y)
+                .mode(Mode::Lines)
+                .line(Line::new().width(2.5))
+                .name(name),
+        );
         self
     }
 

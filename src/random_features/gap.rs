@@ -16,7 +16,8 @@
 //! score evaluation per draw), which the tests hold the moments against.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
+use faer::prelude::{Reborrow, ReborrowMut};
+use faer::{Accum, Mat, MatRef, Par};
 
 use super::model::{RandomFeatures, RfScore};
 use super::training::{gram_add_lower, mirror_lower, GradientFlow, Quadrature};
@@ -68,37 +69,28 @@ pub fn population_moments<P: Posterior + ?Sized>(
     let mut second = Mat::<f64>::zeros(m, m);
     let mut cross = Mat::<f64>::zeros(m, d);
     let mut score_sq = 0.0;
-    let mut phi = Mat::<f64>::zeros(BLOCK.min(samples), m);
-    let mut sc = Mat::<f64>::zeros(BLOCK.min(samples), d);
-    let mut fbuf = vec![0.0; m];
+    let block = BLOCK.min(samples);
+    let mut phi = Mat::<f64>::zeros(block, m);
+    let (mut xs, mut sc) = (vec![0.0; block * d], vec![0.0; block * d]);
     for (&t, &w) in quadrature.times.iter().zip(&quadrature.weights) {
         let scale = w / samples as f64;
         let mut done = 0;
         while done < samples {
             let rows = BLOCK.min(samples - done);
-            let xs: Vec<f64> = (0..rows)
-                .flat_map(|_| sample_xt(data, ForwardProcess::Ou, t, rng))
-                .collect();
-            let mut s = vec![0.0; rows * d];
-            score_batch_into(data, ForwardProcess::Ou, t, &xs, &mut s);
-            for (r, x) in xs.chunks_exact(d).enumerate() {
-                features.features_into(x, t, &mut fbuf);
-                for (j, f) in fbuf.iter().enumerate() {
-                    phi[(r, j)] = *f;
-                }
-                for i in 0..d {
-                    let v = s[r * d + i];
-                    sc[(r, i)] = v;
-                    score_sq += scale * v * v;
-                }
+            let (xs, sc) = (&mut xs[..rows * d], &mut sc[..rows * d]);
+            for x in xs.chunks_exact_mut(d) {
+                x.copy_from_slice(&sample_xt(data, ForwardProcess::Ou, t, rng));
             }
-            let p = phi.subrows(0, rows);
-            gram_add_lower(&mut second, p, scale);
+            score_batch_into(data, ForwardProcess::Ou, t, xs, sc);
+            score_sq += sc.iter().map(|v| scale * v * v).sum::<f64>();
+            let mut p = phi.subrows_mut(0, rows);
+            features.features_block(xs, t, 1.0, p.rb_mut());
+            gram_add_lower(&mut second, p.rb(), scale);
             matmul(
                 cross.as_mut(),
                 Accum::Add,
-                p.transpose(),
-                sc.subrows(0, rows),
+                p.rb().transpose(),
+                MatRef::from_row_major_slice(sc, rows, d),
                 scale,
                 Par::Seq,
             );
