@@ -30,6 +30,9 @@ use crate::score::{sample_xt, GaussianMixture, Posterior};
 use crate::stats::{loglog_fit, mean_sem};
 use crate::sweep::{f64_column, records_frame, Grid, Record, Sweep};
 
+/// Fewest trials per sweep chunk (chunks are run one after the other, their trials in parallel).
+const MIN_CHUNK: usize = 32;
+
 /// Everything of a trial but the sweep axes: time window, design, population estimate, `τ` grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RfSetting {
@@ -238,8 +241,14 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
         .axis("n", p.n.iter().copied())
         .axis("features", p.features.iter().copied())
         .axis("mode_distance", p.mode_distance.iter().copied());
+    // The sweep's default chunking (about 64 chunks) gives grids of up to 64 tasks one task per
+    // chunk, and chunks run one after the other: the default bench grid (18 trials) would use one
+    // core. Trials take up to seconds, so chunks of at least `MIN_CHUNK` tasks lose little on a
+    // resume and keep every core busy; the size depends on the grid only, never on the threads.
+    let tasks = g.len() * opts.trials;
     let out = opts
         .apply(Sweep::new(g).label("rf-generalization"))
+        .chunk_size(MIN_CHUNK.max(tasks.div_ceil(64)))
         .run(|task| {
             let trial = Trial::run(
                 task.point.usize("d")?,
