@@ -6,7 +6,8 @@
 //! `½ N(−μ e₁, I) + ½ N(μ e₁, I)` (`μ = mode_distance/2`; 0 is `N(0, I_d)`), the design noise and the
 //! population draws, trains the readout by closed-form gradient flow and evaluates
 //! `gap(τ) = ∫_{t₀}^{T} E_{p_t}‖s_{A(τ)} − ∇log p_t‖² dt` on the grid [`RfSetting::taus`] (math in
-//! [`crate::random_features`]). Summary columns: `d, n, features, mode_distance, trials, best_time,
+//! [`crate::random_features`]; the curve straight from the population draws,
+//! [`crate::random_features::gap_curve_direct`]). Summary columns: `d, n, features, mode_distance, trials, best_time,
 //! gap_at_best, gap_at_best_sem, gap_final, gap_final_sem`, where `best_time` is the `τ*` minimizing
 //! the trial-mean curve, `gap_at_best` the mean (± s.e. over trials) of the trials' gaps at `τ*` and
 //! `gap_final` the same at the last `τ` of the grid (the end of training). The raw frame is long:
@@ -20,7 +21,7 @@ use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::knn::kl_knn;
 use crate::plot::{scatter_groups, Figure, FigureSpec};
 use crate::random_features::{
-    normal_equations, population_moments, Design, DsmTarget, GapCurve, GradientFlow, Quadrature,
+    gap_curve_direct, normal_equations, Design, DsmTarget, GradientFlow, Quadrature,
     RandomFeatures, RfScore,
 };
 use crate::rng::{rng_from_seed, task_seed, SimRng};
@@ -197,14 +198,15 @@ impl Trial {
         let train: Vec<Vec<f64>> = (0..n).map(|_| data.sample(&mut rng)).collect();
         let eq = normal_equations(&feats, &train, &setting.design()?, &mut rng)?;
         let flow = GradientFlow::new(&eq)?;
-        let moments = population_moments(
+        let gaps = gap_curve_direct(
+            &flow,
             &feats,
             &data,
             &setting.population_quadrature()?,
             setting.population_samples,
+            &setting.taus,
             &mut rng,
         )?;
-        let gaps = GapCurve::new(&flow, &moments).gaps(&setting.taus);
         Ok(Self {
             data,
             features: feats,

@@ -12,8 +12,11 @@
 //!
 //! The moments are Monte Carlo averages over fresh draws of `X_t` ([`population_moments`]), computed
 //! once; along the gradient flow `A(τ) = B(τ) Vᵀ`, so `gap(τ)` needs only `Vᵀ M V` and `Vᵀ C`
-//! ([`GapCurve`]): `O(d m²)` per `τ`. [`gap_mc`] is the direct estimator of the same integral (one
-//! score evaluation per draw), which the tests hold the moments against.
+//! ([`GapCurve`]): `O(d m²)` per `τ`. [`gap_curve_direct`] evaluates the same estimator on the same
+//! draws without the moments, `O(N m d)` per `τ` for `N` draws and none of the `O(N m²)` of `M`:
+//! cheaper for a curve of fewer than about `m/(2d)` times (what `rf-generalization` uses).
+//! [`gap_mc`] is the direct estimator of the same integral on its own draws (one score evaluation
+//! per draw), which the tests hold the moments against.
 
 use faer::linalg::matmul::matmul;
 use faer::prelude::{Reborrow, ReborrowMut};
@@ -21,7 +24,7 @@ use faer::{Accum, Mat, MatRef, Par};
 
 use super::model::{RandomFeatures, RfScore};
 use super::training::{gram_add_lower, mirror_lower, GradientFlow, Quadrature};
-use crate::error::{check_count_at_least, Result};
+use crate::error::{check_count_at_least, Error, Result};
 use crate::rng::SimRng;
 use crate::schedule::ForwardProcess;
 use crate::score::{sample_xt, score_batch_into, score_l2_error, Posterior};
@@ -103,6 +106,104 @@ pub fn population_moments<P: Posterior + ?Sized>(
         cross,
         score_sq,
     })
+}
+
+/// `gap(A(τ))` along a gradient flow at each of `taus`, straight from `samples` fresh draws of
+/// `X_t` per node of `quadrature`: `Σ_j w_j (1/N) Σ_r ‖A(τ) φ(x_r, t_j)/m − ∇log p_{t_j}(x_r)‖²`.
+///
+/// It takes the same draws from `rng`, in the same order, as [`population_moments`], and expanding
+/// the square gives `tr(A M Aᵀ)/m² − 2 tr(A C)/m + S` with those moments: the same estimator as
+/// `GapCurve::new(flow, &population_moments(..)).gaps(taus)`, equal up to rounding. It never forms
+/// `M`: per block of draws one GEMM `Φ [A(τ₁); …; A(τ_T)]ᵀ` (`rows × m` by `m × d T`), so
+/// `O(N m d T)` instead of `O(N m²)` for the moments and `O(m³)` for their rotation — the cheaper
+/// way when the curve has fewer than about `m/(2d)` times. Summing squares, it is also free of the
+/// cancellation of the expanded form.
+///
+/// ```
+/// use difftheory::random_features::*;
+/// use difftheory::rng::rng_from_seed;
+/// use difftheory::score::{GaussianMixture, Posterior};
+/// let mut rng = rng_from_seed(3);
+/// let data = GaussianMixture::two_modes(2, 1.0).unwrap();
+/// let f = RandomFeatures::new(2, 16, &mut rng).unwrap();
+/// let train: Vec<Vec<f64>> = (0..32).map(|_| data.sample(&mut rng)).collect();
+/// let q = Quadrature::log_midpoint(0.05, 2.0, 4).unwrap();
+/// let design = Design { quadrature: q.clone(), noise_draws: 1, target: DsmTarget::Denoising };
+/// let flow = GradientFlow::new(&normal_equations(&f, &train, &design, &mut rng).unwrap()).unwrap();
+/// let taus = [0.0, 1.0, 100.0];
+/// let direct = gap_curve_direct(&flow, &f, &data, &q, 500, &taus, &mut rng_from_seed(9)).unwrap();
+/// let mom = population_moments(&f, &data, &q, 500, &mut rng_from_seed(9)).unwrap();
+/// let expanded = GapCurve::new(&flow, &mom).gaps(&taus);
+/// assert!(direct.iter().zip(&expanded).all(|(a, b)| (a - b).abs() < 1e-10 * (1.0 + b)));
+/// ```
+pub fn gap_curve_direct<P: Posterior + ?Sized>(
+    flow: &GradientFlow,
+    features: &RandomFeatures,
+    data: &P,
+    quadrature: &Quadrature,
+    samples: usize,
+    taus: &[f64],
+    rng: &mut SimRng,
+) -> Result<Vec<f64>> {
+    check_count_at_least("population samples", samples, 2)?;
+    let (d, m) = (features.dim(), features.count());
+    if flow.rv.nrows() != d || flow.rv.ncols() != m {
+        return Err(Error::invalid(
+            "gradient flow",
+            format!("{} × {}", flow.rv.nrows(), flow.rv.ncols()),
+            format!("expected a readout of d × m = {d} × {m}, as the features"),
+        ));
+    }
+    // readouts A(τ) side by side, transposed: column τ d + i is row i of A(τ)
+    let mut at = Mat::<f64>::zeros(m, d * taus.len());
+    for (k, &tau) in taus.iter().enumerate() {
+        let a = flow.readout(tau)?;
+        for i in 0..d {
+            at.col_as_slice_mut(k * d + i)
+                .copy_from_slice(&a[i * m..(i + 1) * m]);
+        }
+    }
+    let mut gaps = vec![0.0; taus.len()];
+    let block = BLOCK.min(samples);
+    let mut phi = Mat::<f64>::zeros(block, m);
+    let mut fitted = Mat::<f64>::zeros(block, d * taus.len());
+    let (mut xs, mut sc) = (vec![0.0; block * d], vec![0.0; block * d]);
+    for (&t, &w) in quadrature.times.iter().zip(&quadrature.weights) {
+        let scale = w / samples as f64;
+        let mut done = 0;
+        while done < samples {
+            let rows = BLOCK.min(samples - done);
+            let (xs, sc) = (&mut xs[..rows * d], &mut sc[..rows * d]);
+            for x in xs.chunks_exact_mut(d) {
+                x.copy_from_slice(&sample_xt(data, ForwardProcess::Ou, t, rng));
+            }
+            score_batch_into(data, ForwardProcess::Ou, t, xs, sc);
+            let mut p = phi.subrows_mut(0, rows);
+            features.features_block(xs, t, 1.0, p.rb_mut());
+            let mut fit = fitted.subrows_mut(0, rows);
+            matmul(
+                fit.rb_mut(),
+                Accum::Replace,
+                p.rb(),
+                &at,
+                1.0 / m as f64,
+                Par::Seq,
+            );
+            for (k, g) in gaps.iter_mut().enumerate() {
+                let mut sum = 0.0;
+                for i in 0..d {
+                    let col = fit.rb().col(k * d + i);
+                    for r in 0..rows {
+                        let e = col[r] - sc[r * d + i];
+                        sum += e * e;
+                    }
+                }
+                *g += scale * sum;
+            }
+            done += rows;
+        }
+    }
+    Ok(gaps)
 }
 
 impl PopulationMoments {
