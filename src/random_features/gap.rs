@@ -33,6 +33,11 @@ use crate::stats::Estimate;
 /// Draws of `X_t` featurized at a time (bounds the memory to `BLOCK × m`).
 const BLOCK: usize = 2048;
 
+/// Draws featurized at a time by [`gap_curve_direct`]: its GEMM output is thin (`rows × d T`), so
+/// unlike a Gram update nothing is amortized over many rows, and a block that stays in a core's
+/// L2 cache (2 MB at m = 1024) is read back from there (measured: 25 % faster than 2048 rows).
+const DIRECT_BLOCK: usize = 256;
+
 /// Time-integrated population moments of the features and the exact score.
 #[derive(Debug, Clone)]
 pub struct PopulationMoments {
@@ -164,7 +169,7 @@ pub fn gap_curve_direct<P: Posterior + ?Sized>(
         }
     }
     let mut gaps = vec![0.0; taus.len()];
-    let block = BLOCK.min(samples);
+    let block = DIRECT_BLOCK.min(samples);
     let mut phi = Mat::<f64>::zeros(block, m);
     let mut fitted = Mat::<f64>::zeros(block, d * taus.len());
     let (mut xs, mut sc) = (vec![0.0; block * d], vec![0.0; block * d]);
@@ -172,7 +177,7 @@ pub fn gap_curve_direct<P: Posterior + ?Sized>(
         let scale = w / samples as f64;
         let mut done = 0;
         while done < samples {
-            let rows = BLOCK.min(samples - done);
+            let rows = DIRECT_BLOCK.min(samples - done);
             let (xs, sc) = (&mut xs[..rows * d], &mut sc[..rows * d]);
             for x in xs.chunks_exact_mut(d) {
                 x.copy_from_slice(&sample_xt(data, ForwardProcess::Ou, t, rng));

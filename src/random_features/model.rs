@@ -117,30 +117,48 @@ impl RandomFeatures {
         assert_eq!(xs.len(), out.nrows() * d, "xs must hold out.nrows() points");
         assert_eq!(out.ncols(), m, "out must have one column per feature");
         let e = time_embedding(t);
+        let rows = out.nrows();
+        // the points coordinate by coordinate, so that every loop below runs over contiguous rows
+        let mut coords = vec![0.0; rows * d];
+        for (r, x) in xs.chunks_exact(d).enumerate() {
+            for (i, xi) in x.iter().enumerate() {
+                coords[i * rows + r] = *xi;
+            }
+        }
         for j in 0..m {
             let wj = &self.w[j * d..(j + 1) * d];
             let uj = &self.u[j * EMBED_DIM..(j + 1) * EMBED_DIM];
             let bias = uj.iter().zip(&e).map(|(a, b)| a * b).sum::<f64>();
-            let phi = |x: &[f64]| {
-                let pre = wj.iter().zip(x).map(|(a, b)| a * b).sum::<f64>() + bias;
-                scale * pre.max(0.0)
-            };
             let mut col = out.rb_mut().col_mut(j);
             match col.rb_mut().try_as_col_major_mut() {
-                // the usual case: a (sub-block of a) column-major matrix, so a plain slice loop
+                // the usual case, a (sub-block of a) column-major matrix: a contiguous column
                 Some(c) => {
-                    for (o, x) in c.as_slice_mut().iter_mut().zip(xs.chunks_exact(d)) {
-                        *o = phi(x);
-                    }
+                    feature_column(wj, bias, scale, &coords, c.as_slice_mut());
                 }
                 None => {
                     for (r, x) in xs.chunks_exact(d).enumerate() {
-                        col[r] = phi(x);
+                        let pre = wj.iter().zip(x).map(|(a, b)| a * b).sum::<f64>() + bias;
+                        col[r] = scale * pre.max(0.0);
                     }
                 }
             }
         }
     }
+}
+
+/// `c = scale · relu(w_j · x + bias)` over the rows of a block, `coords` holding the points
+/// coordinate by coordinate (`d × rows`): `w_j · x` accumulated in the order of
+/// [`RandomFeatures::features_into`] (so the values are the same), every loop over contiguous rows.
+fn feature_column(wj: &[f64], bias: f64, scale: f64, coords: &[f64], c: &mut [f64]) {
+    let rows = c.len();
+    for (i, (wji, xi)) in wj.iter().zip(coords.chunks_exact(rows)).enumerate() {
+        if i == 0 {
+            c.iter_mut().zip(xi).for_each(|(o, x)| *o = wji * x);
+        } else {
+            c.iter_mut().zip(xi).for_each(|(o, x)| *o += wji * x);
+        }
+    }
+    c.iter_mut().for_each(|o| *o = scale * (*o + bias).max(0.0));
 }
 
 /// The score model `s_A(x, t) = A φ(x, t)/m` with readout `A` (d × m, row-major).
