@@ -21,6 +21,7 @@
 use faer::linalg::matmul::matmul;
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
 
 use super::model::{RandomFeatures, RfScore};
 use super::training::{gram_add_lower, mirror_lower, GradientFlow, Quadrature};
@@ -170,42 +171,59 @@ pub fn gap_curve_direct<P: Posterior + ?Sized>(
     }
     let mut gaps = vec![0.0; taus.len()];
     let block = DIRECT_BLOCK.min(samples);
-    let mut phi = Mat::<f64>::zeros(block, m);
-    let mut fitted = Mat::<f64>::zeros(block, d * taus.len());
-    let (mut xs, mut sc) = (vec![0.0; block * d], vec![0.0; block * d]);
+    let (mut xs, mut sc) = (vec![0.0; samples * d], vec![0.0; samples * d]);
     for (&t, &w) in quadrature.times.iter().zip(&quadrature.weights) {
+        // the node's draws in the rng's order, then its blocks in parallel (rayon, nested in a
+        // sweep's): each block's sums come back in block order, so the result does not depend
+        // on the thread count
+        for x in xs.chunks_exact_mut(d) {
+            x.copy_from_slice(&sample_xt(data, ForwardProcess::Ou, t, rng));
+        }
+        score_batch_into(data, ForwardProcess::Ou, t, &xs, &mut sc);
+        let sums: Vec<Vec<f64>> = xs
+            .par_chunks(block * d)
+            .zip(sc.par_chunks(block * d))
+            .map_init(
+                || {
+                    (
+                        Mat::<f64>::zeros(block, m),
+                        Mat::<f64>::zeros(block, d * taus.len()),
+                    )
+                },
+                |(phi, fitted), (xb, sb)| {
+                    let rows = xb.len() / d;
+                    let mut p = phi.subrows_mut(0, rows);
+                    features.features_block(xb, t, 1.0, p.rb_mut());
+                    let mut fit = fitted.subrows_mut(0, rows);
+                    matmul(
+                        fit.rb_mut(),
+                        Accum::Replace,
+                        p.rb(),
+                        &at,
+                        1.0 / m as f64,
+                        Par::Seq,
+                    );
+                    (0..taus.len())
+                        .map(|k| {
+                            let mut sum = 0.0;
+                            for i in 0..d {
+                                let col = fit.rb().col(k * d + i);
+                                for r in 0..rows {
+                                    let e = col[r] - sb[r * d + i];
+                                    sum += e * e;
+                                }
+                            }
+                            sum
+                        })
+                        .collect()
+                },
+            )
+            .collect();
         let scale = w / samples as f64;
-        let mut done = 0;
-        while done < samples {
-            let rows = DIRECT_BLOCK.min(samples - done);
-            let (xs, sc) = (&mut xs[..rows * d], &mut sc[..rows * d]);
-            for x in xs.chunks_exact_mut(d) {
-                x.copy_from_slice(&sample_xt(data, ForwardProcess::Ou, t, rng));
+        for block_sums in &sums {
+            for (g, s) in gaps.iter_mut().zip(block_sums) {
+                *g += scale * s;
             }
-            score_batch_into(data, ForwardProcess::Ou, t, xs, sc);
-            let mut p = phi.subrows_mut(0, rows);
-            features.features_block(xs, t, 1.0, p.rb_mut());
-            let mut fit = fitted.subrows_mut(0, rows);
-            matmul(
-                fit.rb_mut(),
-                Accum::Replace,
-                p.rb(),
-                &at,
-                1.0 / m as f64,
-                Par::Seq,
-            );
-            for (k, g) in gaps.iter_mut().enumerate() {
-                let mut sum = 0.0;
-                for i in 0..d {
-                    let col = fit.rb().col(k * d + i);
-                    for r in 0..rows {
-                        let e = col[r] - sc[r * d + i];
-                        sum += e * e;
-                    }
-                }
-                *g += scale * sum;
-            }
-            done += rows;
         }
     }
     Ok(gaps)
