@@ -20,7 +20,7 @@
 
 use faer::linalg::matmul::matmul;
 use faer::prelude::{Reborrow, ReborrowMut};
-use faer::{Accum, Mat, MatRef, Par, Side};
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use rand_distr::{Distribution, StandardNormal};
 
 use super::model::RandomFeatures;
@@ -124,12 +124,39 @@ impl NormalEquations {
     }
 }
 
+/// Gram matrices at least this wide are updated in two halves on two rayon tasks.
+const PAR_GRAM_MIN: usize = 256;
+
 /// `dst += alpha pᵀ p` on the lower triangle only (half the flops of a full product; the caller
 /// mirrors it with [`mirror_lower`] once all blocks are in).
-pub(crate) fn gram_add_lower(dst: &mut Mat<f64>, p: faer::MatRef<'_, f64>, alpha: f64) {
+///
+/// From `m = PAR_GRAM_MIN` on, with `p = [p₁ p₂]` split at `h = m/2`, the two diagonal triangles
+/// `p₁ᵀp₁`, `p₂ᵀp₂` and the off-diagonal block `p₂ᵀp₁` (the same flops) go to two rayon tasks
+/// (`rayon::join`: a trial of a sweep whose other threads are busy runs both itself). The split
+/// depends on `m` only, so the sums do not depend on the thread count.
+pub(crate) fn gram_add_lower(dst: &mut Mat<f64>, p: MatRef<'_, f64>, alpha: f64) {
+    let m = dst.nrows();
+    if m < PAR_GRAM_MIN {
+        triangle_add(dst.as_mut(), p, alpha);
+        return;
+    }
+    let h = m / 2;
+    let (top_left, _, bottom_left, bottom_right) = dst.as_mut().split_at_mut(h, h);
+    let (p1, p2) = p.split_at_col(h);
+    rayon::join(
+        || {
+            triangle_add(top_left, p1, alpha);
+            triangle_add(bottom_right, p2, alpha);
+        },
+        || matmul(bottom_left, Accum::Add, p2.transpose(), p1, alpha, Par::Seq),
+    );
+}
+
+/// `dst += alpha pᵀ p` on the lower triangle of `dst`.
+fn triangle_add(dst: MatMut<'_, f64>, p: MatRef<'_, f64>, alpha: f64) {
     use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
     tri_matmul(
-        dst.as_mut(),
+        dst,
         BlockStructure::TriangularLower,
         Accum::Add,
         p.transpose(),
