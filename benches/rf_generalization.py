@@ -10,8 +10,9 @@ population node (12 nodes): Σ_j w_j mean ‖A(τ) φ/m − ∇log p_t‖², one
 (Until 2026-11-23 both sides estimated the moments M = Σ w E[φφᵀ], C, S instead and expanded the
 square, which is the same estimator on the same draws but costs O(N m²) for M.) numpy uses its BLAS /
 LAPACK (all cores it is given) for the Gram matrices and `eigh`; Rust uses faer (sequential GEMMs
-and eigensolver) and rayon across the grid's trials and across a trial's blocks of population
-draws. The numbers differ only by their random draws (the generators differ), so the report shows
+and eigensolver) and rayon across the grid's trials, across a trial's blocks of population draws
+and across the two halves of each wide Gram update (all splits fixed by the sizes, so the results
+do not depend on the thread count). The numbers differ only by their random draws (the generators differ), so the report shows
 both tables' gap_at_best next to the wall-time and CPU-time ratios.
 The Rust binary is built in release mode first (CARGO_TARGET_DIR is honoured).
 
