@@ -30,7 +30,9 @@ NOT quiet: 1-min load average 5.2-5.5 (another session's CPU training job at 100
 compile jobs), so wall times are contended and CPU seconds (user + system) are the steadier number:
 - two runs: rust 7.06 / 7.34 s wall, 4.72 / 4.90 s CPU; numpy 47.7 / 52.4 s wall, 31.5 / 34.7 s CPU
   (OpenBLAS threads spin under contention): ratio 6.8x / 7.1x (wall and CPU alike);
-- OPENBLAS_NUM_THREADS=1: rust 7.29 s wall, 4.78 s CPU; numpy 12.55 s wall, 8.31 s CPU: 1.7x.
+- OPENBLAS_NUM_THREADS=1: rust 7.29 s wall, 4.78 s CPU; numpy 12.55 s wall, 8.31 s CPU: 1.7x;
+- 16:37, after the last commit of the branch (Gram updates in two rayon halves), load 5.3-5.5:
+  rust 7.60 s wall, 5.10 s CPU; numpy 51.3 s wall, 34.2 s CPU: 6.8x wall, 6.7x CPU.
 The Rust CLI alone went from 15.0 s CPU (22.8 s wall, load 6.6, same day, before the branch) to
 4.7-4.9 s; its summary values are equal to the old ones to 1.2e-10 relative (reassociation only).
 Like for like the 10x target is still not met, and cannot be by implementation alone: both sides
