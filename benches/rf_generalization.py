@@ -5,22 +5,50 @@
 Both sides run the same computation for every (n, m, trial) of the grid, d = 2, modes 4 apart:
 draw W, U and n training points, build the fixed denoising design (8 log-midpoint time nodes on
 [0.01, 3], one noise draw per point and node), accumulate G = Φ̃ᵀΦ̃/m and R = ỸᵀΦ̃, eigendecompose
-G, estimate the population moments M, C, S from 4000 fresh draws per population node (12 nodes),
-rotate them into G's eigenbasis and evaluate the gap on 33 training times. numpy uses its BLAS /
-LAPACK (all cores it is given) for the Gram matrices and `eigh`; Rust uses faer (sequential within
-a trial) and rayon across the grid's trials. The numbers differ only by their random draws (the
-generators differ), so the report shows both tables' gap_at_best next to the wall-time ratio.
+G, form the readouts A(τ) of 33 training times and evaluate each one's gap on 4000 fresh draws per
+population node (12 nodes): Σ_j w_j mean ‖A(τ) φ/m − ∇log p_t‖², one GEMM Φ [A(τ₁); …]ᵀ per node.
+(Until 2026-11-23 both sides estimated the moments M = Σ w E[φφᵀ], C, S instead and expanded the
+square, which is the same estimator on the same draws but costs O(N m²) for M.) numpy uses its BLAS /
+LAPACK (all cores it is given) for the Gram matrices and `eigh`; Rust uses faer (sequential GEMMs
+and eigensolver) and rayon across the grid's trials, across a trial's blocks of population draws
+and across the two halves of each wide Gram update (all splits fixed by the sizes, so the results
+do not depend on the thread count). The numbers differ only by their random draws (the generators differ), so the report shows
+both tables' gap_at_best next to the wall-time and CPU-time ratios.
 The Rust binary is built in release mode first (CARGO_TARGET_DIR is honoured).
 
-Measured 2026-11-23, 2 cores, quiet machine: rust 14.12 s, numpy 9.02 s: ratio 0.6x (Rust slower;
-the 10x target is not met). Under load (two compile jobs) the same command had given rust 20.8 s,
-numpy 49.7 s (2.4x): numpy's threaded BLAS suffers more from contention. perf on `rf-generalization
---n 1024 --features 1024`: 55 % in faer's GEMM micro-kernels (thin m32×n4 shapes), 25 % in the
-hand-written accumulation of `gap::population_moments`, 3 % in `training::normal_equations`.
+Previous measurement (2026-11-23, before the `rfperf` branch; both sides still formed M): 2 cores,
+quiet machine: rust 14.12 s, numpy 9.02 s: ratio 0.6x (Rust slower; the 10x target is not met).
+Under load (two compile jobs) the same command had given rust 20.8 s, numpy 49.7 s (2.4x): numpy's
+threaded BLAS suffers more from contention. perf on `rf-generalization --n 1024 --features 1024`:
+55 % in faer's GEMM micro-kernels (m32×n4 is the kernel's register tile, not the matrix shape),
+25 % in the hand-written accumulation of `gap::population_moments`, 3 % in
+`training::normal_equations`. The Rust CLI used one core: the sweep's default of about 64 chunks
+gave this 18-trial grid one trial per chunk, and chunks run one after the other.
+
+Measured 2026-11-23 16:31-16:34 UTC on the `rfperf` branch (default grid, this command), 2 cores,
+NOT quiet: 1-min load average 5.2-5.5 (another session's CPU training job at 100 % of a core plus
+compile jobs), so wall times are contended and CPU seconds (user + system) are the steadier number:
+- two runs: rust 7.06 / 7.34 s wall, 4.72 / 4.90 s CPU; numpy 47.7 / 52.4 s wall, 31.5 / 34.7 s CPU
+  (OpenBLAS threads spin under contention): ratio 6.8x / 7.1x (wall and CPU alike);
+- OPENBLAS_NUM_THREADS=1: rust 7.29 s wall, 4.78 s CPU; numpy 12.55 s wall, 8.31 s CPU: 1.7x;
+- 16:37, after the last commit of the branch (Gram updates in two rayon halves), load 5.3-5.5:
+  rust 7.60 s wall, 5.10 s CPU; numpy 51.3 s wall, 34.2 s CPU: 6.8x wall, 6.7x CPU.
+The Rust CLI alone went from 15.0 s CPU (22.8 s wall, load 6.6, same day, before the branch) to
+4.7-4.9 s; its summary values are equal to the old ones to 1.2e-10 relative (reassociation only).
+Like for like the 10x target is still not met, and cannot be by implementation alone: both sides
+spend their time in the same dense kernels at about the same speed (single-threaded, m = 1024, best
+of 5 under the same load: eigh 0.28 s in faer and in OpenBLAS; G over 32 768 design rows 0.875 s
+in Rust with the features, 0.79 s for OpenBLAS's syrk alone). The 7x seen here is numpy's threaded BLAS degrading under load;
+on a quiet machine expect about 2x (not measured: the machine was never quiet). perf of the Rust
+CLI now: 68 % in faer's GEMM kernels (G = Φ̃ᵀΦ̃/m; Φ [A(τ)]ᵀ for the gap; the eigensolver's
+updates), 8 % pulp-vectorized faer code (likely the eigensolver's tridiagonalization), 7 %
+`features_block`
+(writing Φ, memory-bound).
 """
 
 import argparse
 import os
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -78,26 +106,18 @@ def trial(rng, d, n, m, mu):
     lam, vec = np.linalg.eigh(g)
     lam = np.maximum(lam, 0.0)
     rv = r @ vec
-    second = np.zeros((m, m))
-    cross = np.zeros((m, d))
-    ssq = 0.0
+    # readouts A(τ) = B(τ) Vᵀ of the whole τ grid, stacked: (τ, d) × m
+    lt = lam * TAUS[:, None]
+    fac = np.where(lt < 1e-12, TAUS[:, None], -np.expm1(-lt) / np.where(lam > 0, lam, 1.0))
+    a = ((rv * fac[:, None, :]) @ vec.T).reshape(len(TAUS) * d, m)
+    gaps = np.zeros(len(TAUS))
     for t, wt in zip(*log_midpoint(T0, TF, POP_NODES)):
         xt = np.exp(-t) * sample_target(rng, POP_SAMPLES, d, mu) + np.sqrt(-np.expm1(-2 * t)) * rng.standard_normal((POP_SAMPLES, d))
         phi = features(xt, t, w, u)
         s = mixture_score(xt, t, mu)
-        c = wt / POP_SAMPLES
-        second += c * (phi.T @ phi)
-        cross += c * (phi.T @ s)
-        ssq += c * (s * s).sum()
-    second = vec.T @ second @ vec
-    cross = vec.T @ cross
-    gaps = []
-    for tau in TAUS:
-        lt = lam * tau
-        fac = np.where(lt < 1e-12, tau, -np.expm1(-lt) / np.where(lam > 0, lam, 1.0))
-        b = rv * fac
-        gaps.append(max(np.einsum("ij,jk,ik->", b, second, b) / m**2 - 2 * np.einsum("ij,ji->", b, cross) / m + ssq, 0.0))
-    return np.array(gaps)
+        fit = (phi @ a.T / m).reshape(POP_SAMPLES, len(TAUS), d)
+        gaps += wt / POP_SAMPLES * ((fit - s[:, None, :]) ** 2).sum(axis=(0, 2))
+    return gaps
 
 
 def numpy_grid(ns, ms, trials, d=2, mode_distance=4.0, seed=1):
@@ -124,16 +144,21 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     exe = target / "release" / "difftheory"
     out_csv = Path("/tmp/rf-bench.csv")
+    load_before = os.getloadavg()[0]
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     res = subprocess.run([str(exe), "rf-generalization", "--d", "2", "--n", args.n, "--features", args.features,
                           "--mode-distance", "4", "--trials", str(args.trials), "--quiet", "--out", str(out_csv)],
                          capture_output=True, text=True)
     rust = time.perf_counter() - t
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rust_cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
     if res.returncode != 0:
         raise SystemExit(res.stderr)
-    t = time.perf_counter()
+    t, p0 = time.perf_counter(), time.process_time()
     rows = numpy_grid(ns, ms, args.trials)
-    py = time.perf_counter() - t
+    py, py_cpu = time.perf_counter() - t, time.process_time() - p0
+    load_after = os.getloadavg()[0]
     rust_rows = {}
     for line in out_csv.read_text().splitlines()[1:]:
         c = line.split(",")
@@ -146,6 +171,10 @@ def main():
         rt, rg, rf = rust_rows[(n, m)]
         print(f"{n:>6} {m:>6} | {rt:>9.3g} {rg:>8.4f} {rf:>8.4f} | {tb:>9.3g} {gb:>8.4f} {gf:>8.4f}")
     print(f"wall time: rust {rust:.2f} s, numpy {py:.2f} s, ratio numpy/rust = {py / rust:.1f}x")
+    # CPU seconds (user + system, all threads) are less sensitive to other jobs on the machine, but
+    # count BLAS threads that spin while they wait
+    print(f"cpu time: rust {rust_cpu:.2f} s, numpy {py_cpu:.2f} s, ratio numpy/rust = {py_cpu / rust_cpu:.1f}x; "
+          f"1-min load average {load_before:.1f} before, {load_after:.1f} after")
 
 
 if __name__ == "__main__":

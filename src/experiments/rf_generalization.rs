@@ -6,7 +6,8 @@
 //! `½ N(−μ e₁, I) + ½ N(μ e₁, I)` (`μ = mode_distance/2`; 0 is `N(0, I_d)`), the design noise and the
 //! population draws, trains the readout by closed-form gradient flow and evaluates
 //! `gap(τ) = ∫_{t₀}^{T} E_{p_t}‖s_{A(τ)} − ∇log p_t‖² dt` on the grid [`RfSetting::taus`] (math in
-//! [`crate::random_features`]). Summary columns: `d, n, features, mode_distance, trials, best_time,
+//! [`crate::random_features`]; the curve straight from the population draws,
+//! [`crate::random_features::gap_curve_direct`]). Summary columns: `d, n, features, mode_distance, trials, best_time,
 //! gap_at_best, gap_at_best_sem, gap_final, gap_final_sem`, where `best_time` is the `τ*` minimizing
 //! the trial-mean curve, `gap_at_best` the mean (± s.e. over trials) of the trials' gaps at `τ*` and
 //! `gap_final` the same at the last `τ` of the grid (the end of training). The raw frame is long:
@@ -20,7 +21,7 @@ use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::knn::kl_knn;
 use crate::plot::{scatter_groups, Figure, FigureSpec};
 use crate::random_features::{
-    normal_equations, population_moments, Design, DsmTarget, GapCurve, GradientFlow, Quadrature,
+    gap_curve_direct, normal_equations, Design, DsmTarget, GradientFlow, Quadrature,
     RandomFeatures, RfScore,
 };
 use crate::rng::{rng_from_seed, task_seed, SimRng};
@@ -29,6 +30,9 @@ use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::{sample_xt, GaussianMixture, Posterior};
 use crate::stats::{loglog_fit, mean_sem};
 use crate::sweep::{f64_column, records_frame, Grid, Record, Sweep};
+
+/// Fewest trials per sweep chunk (chunks are run one after the other, their trials in parallel).
+const MIN_CHUNK: usize = 32;
 
 /// Everything of a trial but the sweep axes: time window, design, population estimate, `τ` grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,14 +198,15 @@ impl Trial {
         let train: Vec<Vec<f64>> = (0..n).map(|_| data.sample(&mut rng)).collect();
         let eq = normal_equations(&feats, &train, &setting.design()?, &mut rng)?;
         let flow = GradientFlow::new(&eq)?;
-        let moments = population_moments(
+        let gaps = gap_curve_direct(
+            &flow,
             &feats,
             &data,
             &setting.population_quadrature()?,
             setting.population_samples,
+            &setting.taus,
             &mut rng,
         )?;
-        let gaps = GapCurve::new(&flow, &moments).gaps(&setting.taus);
         Ok(Self {
             data,
             features: feats,
@@ -238,8 +243,14 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
         .axis("n", p.n.iter().copied())
         .axis("features", p.features.iter().copied())
         .axis("mode_distance", p.mode_distance.iter().copied());
+    // The sweep's default chunking (about 64 chunks) gives grids of up to 64 tasks one task per
+    // chunk, and chunks run one after the other: the default bench grid (18 trials) would use one
+    // core. Trials take up to seconds, so chunks of at least `MIN_CHUNK` tasks lose little on a
+    // resume and keep every core busy; the size depends on the grid only, never on the threads.
+    let tasks = g.len() * opts.trials;
     let out = opts
         .apply(Sweep::new(g).label("rf-generalization"))
+        .chunk_size(MIN_CHUNK.max(tasks.div_ceil(64)))
         .run(|task| {
             let trial = Trial::run(
                 task.point.usize("d")?,

@@ -18,7 +18,9 @@
 //!   the thread count); plain gradient descent next to it.
 //! - Generalization gap ([`gap`]): `∫_{t₀}^{T} E_{p_t}‖s_A − ∇log p_t‖² dt` against the target's exact
 //!   score (Girsanov: it bounds `KL(p_{t₀} ‖ p_gen)` up to `KL(p_T ‖ N(0, I))`), from population
-//!   moments estimated once, so the whole curve over training time `τ` costs `O(d m²)` per `τ`.
+//!   moments estimated once, so the whole curve over training time `τ` costs `O(d m²)` per `τ`, or
+//!   straight from the population draws for a short curve ([`gap_curve_direct`]), never forming
+//!   the `m × m` moment.
 //! - Sample check: reverse SDE driven by `s_{A(τ)}` ([`crate::sampler::ReverseSde`]) and the
 //!   k-nearest-neighbour KL estimator ([`crate::knn`]).
 //!
@@ -41,7 +43,7 @@ pub mod gap;
 pub mod model;
 pub mod training;
 
-pub use gap::{gap_mc, population_moments, GapCurve, PopulationMoments};
+pub use gap::{gap_curve_direct, gap_mc, population_moments, GapCurve, PopulationMoments};
 pub use model::{time_embedding, RandomFeatures, RfScore, EMBED_DIM};
 pub use training::{
     flow_factor, gradient_descent, normal_equations, Design, DsmTarget, GradientFlow,

@@ -7,6 +7,8 @@
 //! `1/√d` keeps the pre-activations `O(1)` whatever the dimension; the `1/m` in front of `A` is the
 //! mean-field scale, so the score stays `O(1)` as `m` grows with `A = O(1)` entry-wise.
 
+use faer::prelude::ReborrowMut;
+use faer::MatMut;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{check_count_at_least, Error, Result};
@@ -90,6 +92,73 @@ impl RandomFeatures {
             *o = pre.max(0.0);
         }
     }
+
+    /// Writes `scale · φ(x_r, t)` for the points `xs` (row-major, `rows × d`) into the rows of
+    /// `out` (`rows × m`): the feature block `Φ` of a Gram matrix `ΦᵀΦ`, filled column by column
+    /// (contiguous in faer's column-major storage), with the same arithmetic as
+    /// [`Self::features_into`] row by row.
+    ///
+    /// ```
+    /// use difftheory::random_features::RandomFeatures;
+    /// use difftheory::rng::rng_from_seed;
+    /// let f = RandomFeatures::new(2, 8, &mut rng_from_seed(1)).unwrap();
+    /// let xs = [0.3, -1.0, 2.0, 0.5]; // two points
+    /// let mut block = faer::Mat::<f64>::zeros(2, 8);
+    /// f.features_block(&xs, 0.5, 3.0, block.as_mut());
+    /// let mut phi = vec![0.0; 8];
+    /// f.features_into(&xs[2..], 0.5, &mut phi);
+    /// assert!((0..8).all(|j| block[(1, j)] == 3.0 * phi[j]));
+    /// ```
+    ///
+    /// # Panics
+    /// If `xs.len() != out.nrows() · d` or `out.ncols() != m`.
+    pub fn features_block(&self, xs: &[f64], t: f64, scale: f64, mut out: MatMut<'_, f64>) {
+        let (d, m) = (self.d, self.m);
+        assert_eq!(xs.len(), out.nrows() * d, "xs must hold out.nrows() points");
+        assert_eq!(out.ncols(), m, "out must have one column per feature");
+        let e = time_embedding(t);
+        let rows = out.nrows();
+        // the points coordinate by coordinate, so that every loop below runs over contiguous rows
+        let mut coords = vec![0.0; rows * d];
+        for (r, x) in xs.chunks_exact(d).enumerate() {
+            for (i, xi) in x.iter().enumerate() {
+                coords[i * rows + r] = *xi;
+            }
+        }
+        for j in 0..m {
+            let wj = &self.w[j * d..(j + 1) * d];
+            let uj = &self.u[j * EMBED_DIM..(j + 1) * EMBED_DIM];
+            let bias = uj.iter().zip(&e).map(|(a, b)| a * b).sum::<f64>();
+            let mut col = out.rb_mut().col_mut(j);
+            match col.rb_mut().try_as_col_major_mut() {
+                // the usual case, a (sub-block of a) column-major matrix: a contiguous column
+                Some(c) => {
+                    feature_column(wj, bias, scale, &coords, c.as_slice_mut());
+                }
+                None => {
+                    for (r, x) in xs.chunks_exact(d).enumerate() {
+                        let pre = wj.iter().zip(x).map(|(a, b)| a * b).sum::<f64>() + bias;
+                        col[r] = scale * pre.max(0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `c = scale · relu(w_j · x + bias)` over the rows of a block, `coords` holding the points
+/// coordinate by coordinate (`d × rows`): `w_j · x` accumulated in the order of
+/// [`RandomFeatures::features_into`] (so the values are the same), every loop over contiguous rows.
+fn feature_column(wj: &[f64], bias: f64, scale: f64, coords: &[f64], c: &mut [f64]) {
+    let rows = c.len();
+    for (i, (wji, xi)) in wj.iter().zip(coords.chunks_exact(rows)).enumerate() {
+        if i == 0 {
+            c.iter_mut().zip(xi).for_each(|(o, x)| *o = wji * x);
+        } else {
+            c.iter_mut().zip(xi).for_each(|(o, x)| *o += wji * x);
+        }
+    }
+    c.iter_mut().for_each(|o| *o = scale * (*o + bias).max(0.0));
 }
 
 /// The score model `s_A(x, t) = A φ(x, t)/m` with readout `A` (d × m, row-major).

@@ -19,7 +19,8 @@
 //! step `η`: `A ← A + η (R − A G)`, the Euler discretization of the same flow.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par, Side};
+use faer::prelude::{Reborrow, ReborrowMut};
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use rand_distr::{Distribution, StandardNormal};
 
 use super::model::RandomFeatures;
@@ -123,12 +124,39 @@ impl NormalEquations {
     }
 }
 
+/// Gram matrices at least this wide are updated in two halves on two rayon tasks.
+const PAR_GRAM_MIN: usize = 256;
+
 /// `dst += alpha pᵀ p` on the lower triangle only (half the flops of a full product; the caller
 /// mirrors it with [`mirror_lower`] once all blocks are in).
-pub(crate) fn gram_add_lower(dst: &mut Mat<f64>, p: faer::MatRef<'_, f64>, alpha: f64) {
+///
+/// From `m = PAR_GRAM_MIN` on, with `p = [p₁ p₂]` split at `h = m/2`, the two diagonal triangles
+/// `p₁ᵀp₁`, `p₂ᵀp₂` and the off-diagonal block `p₂ᵀp₁` (the same flops) go to two rayon tasks
+/// (`rayon::join`: a trial of a sweep whose other threads are busy runs both itself). The split
+/// depends on `m` only, so the sums do not depend on the thread count.
+pub(crate) fn gram_add_lower(dst: &mut Mat<f64>, p: MatRef<'_, f64>, alpha: f64) {
+    let m = dst.nrows();
+    if m < PAR_GRAM_MIN {
+        triangle_add(dst.as_mut(), p, alpha);
+        return;
+    }
+    let h = m / 2;
+    let (top_left, _, bottom_left, bottom_right) = dst.as_mut().split_at_mut(h, h);
+    let (p1, p2) = p.split_at_col(h);
+    rayon::join(
+        || {
+            triangle_add(top_left, p1, alpha);
+            triangle_add(bottom_right, p2, alpha);
+        },
+        || matmul(bottom_left, Accum::Add, p2.transpose(), p1, alpha, Par::Seq),
+    );
+}
+
+/// `dst += alpha pᵀ p` on the lower triangle of `dst`.
+fn triangle_add(dst: MatMut<'_, f64>, p: MatRef<'_, f64>, alpha: f64) {
     use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
     tri_matmul(
-        dst.as_mut(),
+        dst,
         BlockStructure::TriangularLower,
         Accum::Add,
         p.transpose(),
@@ -181,58 +209,79 @@ pub fn normal_equations(
         DsmTarget::Denoising => None,
     };
     let q = &design.quadrature;
-    let k = design.noise_draws;
-    let per_point = q.times.len() * k;
-    let rows = train.len() * per_point;
+    let (nodes, k) = (q.times.len(), design.noise_draws);
+    let rows = train.len() * nodes * k;
     let mut g = Mat::<f64>::zeros(m, m);
     let mut r = Mat::<f64>::zeros(d, m);
     let mut yy = 0.0;
-    let mut phi = Mat::<f64>::zeros(ROWS.min(rows), m);
-    let mut y = Mat::<f64>::zeros(ROWS.min(rows), d);
-    let (mut fbuf, mut xbuf, mut zbuf) = (vec![0.0; m], vec![0.0; d], vec![0.0; d]);
     let norm = 1.0 / (train.len() * k) as f64;
-    let mut filled = 0;
-    let flush =
-        |phi: &Mat<f64>, y: &Mat<f64>, filled: usize, g: &mut Mat<f64>, r: &mut Mat<f64>| {
-            let p = phi.subrows(0, filled);
-            let yv = y.subrows(0, filled);
-            gram_add_lower(g, p, 1.0 / m as f64);
-            matmul(r.as_mut(), Accum::Add, yv.transpose(), p, 1.0, Par::Seq);
-        };
-    for x0 in train {
-        for (&t, &w) in q.times.iter().zip(&q.weights) {
-            let (mt, vt) = (
-                ForwardProcess::Ou.mean_coeff(t),
-                ForwardProcess::Ou.variance(t),
-            );
-            let sw = (w * norm).sqrt();
-            for _ in 0..k {
-                for ((xi, zi), x0i) in xbuf.iter_mut().zip(zbuf.iter_mut()).zip(x0) {
-                    *zi = StandardNormal.sample(rng);
-                    *xi = mt * x0i + vt.sqrt() * *zi;
-                }
-                features.features_into(&xbuf, t, &mut fbuf);
-                for (j, f) in fbuf.iter().enumerate() {
-                    phi[(filled, j)] = sw * f;
-                }
-                match &cloud {
-                    Some(c) => score_into(c, ForwardProcess::Ou, t, &xbuf, &mut zbuf),
-                    None => zbuf.iter_mut().for_each(|z| *z = -*z / vt.sqrt()),
-                }
-                for (i, v) in zbuf.iter().enumerate() {
-                    y[(filled, i)] = sw * v;
-                    yy += sw * sw * v * v;
-                }
-                filled += 1;
-                if filled == phi.nrows() {
-                    flush(&phi, &y, filled, &mut g, &mut r);
-                    filled = 0;
+    // Training points are taken `group` at a time: their noise is drawn in the order point →
+    // node → draw (the order of the rows of the design), then each node's `group · K` rows, which
+    // share `t`, are featurized as one block and added to `G` and `R` by one GEMM each.
+    let group = (ROWS / k).clamp(1, train.len());
+    let block = ROWS.min(group * k);
+    let mut phi = Mat::<f64>::zeros(block, m);
+    let mut ybuf = vec![0.0; block * d];
+    // unscaled rows x and targets y of the group, node-major: [node][point][draw][coordinate]
+    let (mut xs, mut ys) = (
+        vec![0.0; nodes * group * k * d],
+        vec![0.0; nodes * group * k * d],
+    );
+    let coeffs: Vec<(f64, f64)> = q
+        .times
+        .iter()
+        .map(|&t| {
+            let p = ForwardProcess::Ou;
+            (p.mean_coeff(t), p.variance(t))
+        })
+        .collect();
+    let mut zbuf = vec![0.0; d];
+    for pts in train.chunks(group) {
+        let per_node = pts.len() * k * d;
+        for (p, x0) in pts.iter().enumerate() {
+            for (j, (&t, &(mt, vt))) in q.times.iter().zip(&coeffs).enumerate() {
+                for draw in 0..k {
+                    let at = j * per_node + (p * k + draw) * d;
+                    let x = &mut xs[at..at + d];
+                    for ((xi, zi), x0i) in x.iter_mut().zip(zbuf.iter_mut()).zip(x0) {
+                        *zi = StandardNormal.sample(rng);
+                        *xi = mt * x0i + vt.sqrt() * *zi;
+                    }
+                    let y = &mut ys[at..at + d];
+                    match &cloud {
+                        Some(c) => score_into(c, ForwardProcess::Ou, t, x, y),
+                        None => y
+                            .iter_mut()
+                            .zip(&zbuf)
+                            .for_each(|(yi, z)| *yi = -*z / vt.sqrt()),
+                    }
                 }
             }
         }
-    }
-    if filled > 0 {
-        flush(&phi, &y, filled, &mut g, &mut r);
+        for (j, (&t, &w)) in q.times.iter().zip(&q.weights).enumerate() {
+            let sw = (w * norm).sqrt();
+            let node_x = &xs[j * per_node..(j + 1) * per_node];
+            let node_y = &ys[j * per_node..(j + 1) * per_node];
+            for (bx, by) in node_x.chunks(block * d).zip(node_y.chunks(block * d)) {
+                let n_rows = bx.len() / d;
+                let yb = &mut ybuf[..n_rows * d];
+                for (o, v) in yb.iter_mut().zip(by) {
+                    *o = sw * v;
+                    yy += sw * sw * v * v;
+                }
+                let mut p = phi.subrows_mut(0, n_rows);
+                features.features_block(bx, t, sw, p.rb_mut());
+                gram_add_lower(&mut g, p.rb(), 1.0 / m as f64);
+                matmul(
+                    r.as_mut(),
+                    Accum::Add,
+                    MatRef::from_row_major_slice(yb, n_rows, d).transpose(),
+                    p.rb(),
+                    1.0,
+                    Par::Seq,
+                );
+            }
+        }
     }
     mirror_lower(&mut g);
     Ok(NormalEquations { g, r, yy, rows })
