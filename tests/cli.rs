@@ -211,9 +211,11 @@ fn killed_sweep_resumes_from_its_checkpoint() {
             "--d",
             "40",
             "--n-samples",
-            "150000",
+            "10000",
+            // 384 tasks: 24 chunks of 16 (the smallest default chunk), each as long as one
+            // 150 000-sample trial
             "--trials",
-            "24",
+            "384",
             "--seed",
             "5",
             "--quiet",

@@ -152,8 +152,10 @@ impl Sweep {
         self.base_seed = seed;
         self
     }
-    /// Tasks per chunk (the unit of checkpointing and of progress). Default: the total split into
-    /// about 64 chunks — it depends only on the sweep, never on the thread count.
+    /// Tasks per chunk (the unit of checkpointing and of progress; the tasks of a chunk run in
+    /// parallel, chunks one after another). Default: the total split into about 64 chunks, but at
+    /// least 16 tasks per chunk, so that a small sweep still runs in parallel — it depends only on
+    /// the sweep, never on the thread count.
     pub fn chunk_size(mut self, n: usize) -> Self {
         self.chunk_size = Some(n);
         self
@@ -191,7 +193,9 @@ impl Sweep {
 
     fn effective_chunk_size(&self) -> usize {
         let total = self.total_tasks().max(1);
-        self.chunk_size.unwrap_or_else(|| total.div_ceil(64)).max(1)
+        self.chunk_size
+            .unwrap_or_else(|| total.div_ceil(64).max(16))
+            .max(1)
     }
 
     fn manifest(&self) -> serde_json::Value {
