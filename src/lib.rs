@@ -39,6 +39,8 @@ pub mod sweep;
 pub mod torch;
 #[cfg(feature = "torch")]
 pub mod trained;
+#[cfg(feature = "torch")]
+pub mod unet;
 pub mod vecmath;
 
 pub use error::{Error, Result};
