@@ -20,6 +20,8 @@
 //! In a notebook: `:dep difftheory = { path = ".." }` then `use difftheory::prelude::*;`.
 
 pub mod cli;
+#[cfg(feature = "torch")]
+pub mod diffusion;
 pub mod error;
 pub mod experiments;
 pub mod gaussian;
