@@ -8,6 +8,8 @@
 mod args;
 mod doctor;
 mod linear;
+#[cfg(feature = "torch")]
+mod pixel;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,6 +61,15 @@ enum Command {
     MixingTime(linear::MixingTimeArgs),
     /// Paper 001: generalization gap of an early-stopped random-feature score model vs n, m, d, modes.
     RfGeneralization(RfGeneralizationArgs),
+    /// Run a diffusers U-Net once on a tensor (`sample` in, `sample` out).
+    #[cfg(feature = "torch")]
+    Unet(pixel::UnetArgs),
+    /// Draw images from a pixel-space diffusion model (DDIM or DDPM) into a PNG grid.
+    #[cfg(feature = "torch")]
+    Sample(pixel::SampleArgs),
+    /// DDIM-invert an image and reconstruct it; prints the reconstruction error.
+    #[cfg(feature = "torch")]
+    Invert(pixel::InvertArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -298,6 +309,12 @@ fn run(cmd: Command) -> Result<()> {
         Command::LinearKl(a) => linear::linear_kl(a),
         Command::Memorization(a) => linear::memorization(a),
         Command::MixingTime(a) => linear::mixing_time(a),
+        #[cfg(feature = "torch")]
+        Command::Unet(a) => pixel::unet(a),
+        #[cfg(feature = "torch")]
+        Command::Sample(a) => pixel::sample(a),
+        #[cfg(feature = "torch")]
+        Command::Invert(a) => pixel::invert(a),
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())

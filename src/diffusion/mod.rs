@@ -10,6 +10,7 @@
 pub mod config;
 pub mod ddim;
 pub mod ddpm;
+pub mod image;
 pub mod prediction;
 pub mod sampling;
 
