@@ -61,6 +61,9 @@ enum Command {
     MixingTime(linear::MixingTimeArgs),
     /// Paper 001: generalization gap of an early-stopped random-feature score model vs n, m, d, modes.
     RfGeneralization(RfGeneralizationArgs),
+    /// Train a small pixel-space DDPM (8×8) on digits, Gaussian or MoLRG images; resumable.
+    #[cfg(feature = "torch")]
+    TrainDdpm(pixel::TrainDdpmArgs),
     /// Run a diffusers U-Net once on a tensor (`sample` in, `sample` out).
     #[cfg(feature = "torch")]
     Unet(pixel::UnetArgs),
@@ -309,6 +312,8 @@ fn run(cmd: Command) -> Result<()> {
         Command::LinearKl(a) => linear::linear_kl(a),
         Command::Memorization(a) => linear::memorization(a),
         Command::MixingTime(a) => linear::mixing_time(a),
+        #[cfg(feature = "torch")]
+        Command::TrainDdpm(a) => pixel::train_ddpm(a),
         #[cfg(feature = "torch")]
         Command::Unet(a) => pixel::unet(a),
         #[cfg(feature = "torch")]

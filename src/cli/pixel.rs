@@ -224,3 +224,82 @@ pub fn invert(a: InvertArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct TrainDdpmArgs {
+    /// digits (the shipped 8×8 digits), gaussian (smooth Gaussian images) or molrg (paper 004).
+    #[arg(long, value_parser = ["digits", "gaussian", "molrg"])]
+    data: String,
+    /// Total optimizer steps (a folder with an earlier run of the same settings is resumed).
+    #[arg(long, value_parser = super::args::count(1))]
+    steps: usize,
+    /// The model folder (diffusers format, plus the training state).
+    #[arg(long)]
+    out: PathBuf,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "auto", value_parser = device)]
+    device: DeviceChoice,
+    /// Seed of the weights, batches, timesteps and noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Images per step (>= 1).
+    #[arg(long, default_value = "128", value_parser = super::args::count(1))]
+    batch: usize,
+    /// Peak Adam learning rate (> 0).
+    #[arg(long, default_value = "0.001", value_parser = super::args::real(0.0, true))]
+    lr: f64,
+    /// What the network predicts: epsilon, sample (x0) or v_prediction.
+    #[arg(long, default_value = "epsilon", value_parser = ["epsilon", "sample", "v_prediction"])]
+    prediction: String,
+    /// Size of a synthetic training set (gaussian, molrg; >= 1).
+    #[arg(long, default_value = "2048", value_parser = super::args::count(1))]
+    n_train: usize,
+    /// EMA decay of the saved weights (0 <= d < 1).
+    #[arg(long, default_value = "0.999", value_parser = super::args::real(0.0, false))]
+    ema_decay: f64,
+    /// Save the folder every this many steps (and at the end).
+    #[arg(long, default_value = "1000", value_parser = super::args::count(1))]
+    checkpoint_every: usize,
+    /// Print a progress line every this many steps.
+    #[arg(long, default_value = "100", value_parser = super::args::count(1))]
+    report_every: usize,
+}
+
+/// `difftheory train-ddpm`.
+pub fn train_ddpm(a: TrainDdpmArgs) -> Result<()> {
+    use crate::diffusion::train::{train_ddpm, RunSettings, TrainDdpmConfig};
+    let cfg = TrainDdpmConfig {
+        data: a.data.clone(),
+        n_train: a.n_train,
+        batch: a.batch,
+        lr: a.lr,
+        ema_decay: a.ema_decay,
+        prediction_type: a.prediction.clone(),
+        seed: a.seed,
+        ..Default::default()
+    };
+    let dev = a.device.resolve()?;
+    let run = RunSettings {
+        steps: a.steps,
+        device: dev,
+        report_every: a.report_every,
+        checkpoint_every: a.checkpoint_every,
+    };
+    let start = std::time::Instant::now();
+    let s = train_ddpm(&cfg, &run, &a.out, |p| {
+        eprintln!(
+            "[train-ddpm] step {}/{}  loss {:.4}  {:.0} images/s",
+            p.step, p.steps, p.loss, p.images_per_second
+        );
+    })?;
+    eprintln!(
+        "[train-ddpm] {} on {dev:?}: steps {}..{} in {:.0} s ({:.0} images/s) -> {}",
+        a.data,
+        s.resumed_from,
+        s.steps,
+        start.elapsed().as_secs_f64(),
+        s.images_per_second,
+        a.out.display()
+    );
+    Ok(())
+}

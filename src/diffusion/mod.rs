@@ -8,11 +8,13 @@
 //! Golden values from diffusers: `scripts/make_unet_fixtures.py`, `tests/schedulers.rs`.
 
 pub mod config;
+pub mod data;
 pub mod ddim;
 pub mod ddpm;
 pub mod image;
 pub mod prediction;
 pub mod sampling;
+pub mod train;
 
 pub use config::{
     BetaSchedule, PredictionType, Schedule, SchedulerConfig, TimestepSpacing, VarianceType,
