@@ -283,3 +283,19 @@ fn ddim_at_eta_zero_is_deterministic_and_posterior_mean_is_differentiable() {
     assert!(err < 1e-5, "{err}");
     let _ = eps.output(&x, 0).unwrap();
 }
+
+#[test]
+fn an_image_is_the_same_whatever_batch_it_lands_in() {
+    let s = SchedulerConfig::default().check().unwrap();
+    let eps = gaussian_eps(&s, 0.25);
+    let x4 = diffusion::sampling::initial_noise(&[4, 1, 4, 4], Device::Cpu, 9);
+    let x2 = diffusion::sampling::initial_noise(&[2, 1, 4, 4], Device::Cpu, 9);
+    assert_eq!(
+        (x4.narrow(0, 0, 2) - &x2).abs().max().double_value(&[]),
+        0.0
+    );
+    let ddpm = Ddpm::new(s.clone(), 10).unwrap();
+    let a = diffusion::ddpm_sample(&eps, &ddpm, &x4, 9).unwrap();
+    let b = diffusion::ddpm_sample(&eps, &ddpm, &x2, 9).unwrap();
+    assert_eq!((a.narrow(0, 0, 2) - &b).abs().max().double_value(&[]), 0.0);
+}

@@ -9,14 +9,18 @@
 //!   matrix) and `c = 0.5 √(64/d)` so that pixels have standard deviation 0.5 on average.
 //!
 //! Synthetic sets are a fixed training set of `n` draws from `seed` (memorization can then be
-//! studied); the digits are always the same 1797 images.
+//! studied), drawn with our own generator (never tch's global one); the digits are always the
+//! same 1797 images.
 
 use std::io::Read;
 use std::path::Path;
 
-use tch::{Device, Kind, Tensor};
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+use crate::rng::{rng_from_seed, SimRng};
 
 /// Which images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,10 +113,18 @@ pub fn gaussian_covariance() -> Tensor {
     Tensor::from_slice(&c).view([PIXELS, PIXELS])
 }
 
+/// Standard normal draws from our generator as an f64 tensor of `shape` on the CPU (not tch's
+/// global generator, which other threads may be using).
+pub fn normal_tensor(rng: &mut SimRng, shape: &[i64]) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(rng)).collect();
+    Tensor::from_slice(&v).view(shape)
+}
+
 /// The orthonormal bases `U_k`, `[K, 64, d]`, of the `molrg` images for `seed`.
 pub fn molrg_bases(seed: u64, k: i64, d: i64) -> Tensor {
-    tch::manual_seed(seed as i64);
-    let g = Tensor::randn([PIXELS, k * d], (Kind::Double, Device::Cpu));
+    let mut rng = rng_from_seed(seed);
+    let g = normal_tensor(&mut rng, &[PIXELS, k * d]);
     let (q, _) = Tensor::linalg_qr(&g, "reduced");
     q.view([PIXELS, k, d]).permute([1, 0, 2]).contiguous()
 }
@@ -124,8 +136,7 @@ pub fn training_set(kind: DataKind, n: usize, seed: u64) -> Result<Tensor> {
         DataKind::Digits => Ok(digits()?.0),
         DataKind::Gaussian => {
             let l = gaussian_covariance().linalg_cholesky(false);
-            tch::manual_seed(seed as i64);
-            let z = Tensor::randn([n, PIXELS], (Kind::Double, Device::Cpu));
+            let z = normal_tensor(&mut rng_from_seed(seed), &[n, PIXELS]);
             Ok(z.matmul(&l.tr())
                 .to_kind(Kind::Float)
                 .view([n, 1, SIDE, SIDE]))
@@ -134,8 +145,10 @@ pub fn training_set(kind: DataKind, n: usize, seed: u64) -> Result<Tensor> {
             let (k, d) = (3i64, 4i64);
             let u = molrg_bases(seed, k, d);
             let c = 0.5 * (PIXELS as f64 / d as f64).sqrt();
-            let comp = Tensor::randint(k, [n], (Kind::Int64, Device::Cpu));
-            let a = Tensor::randn([n, d, 1], (Kind::Double, Device::Cpu)) * c;
+            let mut rng = rng_from_seed(crate::rng::task_seed(seed, 1));
+            let comp: Vec<i64> = (0..n).map(|_| rng.random_range(0..k)).collect();
+            let comp = Tensor::from_slice(&comp);
+            let a = normal_tensor(&mut rng, &[n, d, 1]) * c;
             let x = u.index_select(0, &comp).matmul(&a);
             Ok(x.to_kind(Kind::Float).view([n, 1, SIDE, SIDE]))
         }

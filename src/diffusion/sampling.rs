@@ -7,6 +7,7 @@
 //! back from the inverted latent with the same timesteps reconstructs the image up to the error
 //! [`Inversion`] reports.
 
+use rand_distr::{Distribution, StandardNormal};
 use tch::{Kind, Tensor};
 
 use super::config::Schedule;
@@ -14,6 +15,7 @@ use super::ddim::Ddim;
 use super::ddpm::Ddpm;
 use super::prediction::split_prediction;
 use crate::error::Result;
+use crate::rng::{rng_from_seed, task_seed};
 
 /// A network of integer timesteps: `output(x_t, t)` is what the schedule's `prediction_type` says
 /// (ε, x₀ or v) for the batch `x_t: [B, C, H, W]`.
@@ -48,14 +50,29 @@ pub fn posterior_mean_x0(
     Ok(split_prediction(schedule.prediction, &out, x_t, a).x0)
 }
 
-/// Seeds tch's generator and draws `N(0, I)` of `shape` on `device` (f32).
-pub fn initial_noise(shape: &[i64], device: tch::Device, seed: u64) -> Tensor {
-    tch::manual_seed(seed as i64);
-    Tensor::randn(shape, (Kind::Float, device))
+/// `N(0, I)` noise of `shape = [B, …]` (f32 on `device`) for step `step` of a sampler: image i
+/// draws from our generator seeded with `task_seed(task_seed(seed, i), step)`, so an image is the
+/// same whatever batch it lands in, whatever the thread count, on any device.
+pub fn item_noise(shape: &[i64], device: tch::Device, seed: u64, step: u64) -> Tensor {
+    let per: i64 = shape[1..].iter().product();
+    let mut v: Vec<f32> = Vec::with_capacity((shape[0] * per) as usize);
+    for i in 0..shape[0] as u64 {
+        let mut rng = rng_from_seed(task_seed(task_seed(seed, i), step));
+        v.extend((0..per).map(|_| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            z as f32
+        }));
+    }
+    Tensor::from_slice(&v).view(shape).to_device(device)
 }
 
-/// DDIM sampling from `x_T` through all of the sampler's timesteps; `eta > 0` draws its noise from
-/// tch's generator seeded with `seed`. `observe(i, t, x_{t'})` is called after each step.
+/// The initial `x_T ~ N(0, I)` of a sampler: [`item_noise`] at step 0.
+pub fn initial_noise(shape: &[i64], device: tch::Device, seed: u64) -> Tensor {
+    item_noise(shape, device, seed, 0)
+}
+
+/// DDIM sampling from `x_T` through all of the sampler's timesteps; with `eta > 0` step i draws its
+/// noise by [`item_noise`]`(.., seed, i + 1)`. `observe(i, t, x_{t'})` is called after each step.
 pub fn ddim_sample(
     model: &impl Denoiser,
     ddim: &Ddim,
@@ -64,12 +81,11 @@ pub fn ddim_sample(
     seed: u64,
     mut observe: impl FnMut(usize, i64, &Tensor),
 ) -> Result<Tensor> {
-    tch::manual_seed(seed as i64);
     tch::no_grad(|| {
         let mut x = x_t.shallow_clone();
         for (i, &t) in ddim.timesteps.iter().enumerate() {
             let out = model.output(&x, t)?;
-            let z = (eta > 0.0).then(|| x.randn_like());
+            let z = (eta > 0.0).then(|| item_noise(&x.size(), x.device(), seed, i as u64 + 1));
             x = ddim.step(&out, t, &x, eta, z.as_ref())?.prev_sample;
             observe(i, t, &x);
         }
@@ -95,14 +111,13 @@ pub fn ddim_sample_from(
     })
 }
 
-/// DDPM ancestral sampling from `x_T`, noise from tch's generator seeded with `seed`.
+/// DDPM ancestral sampling from `x_T`; step i draws its noise by [`item_noise`]`(.., seed, i + 1)`.
 pub fn ddpm_sample(model: &impl Denoiser, ddpm: &Ddpm, x_t: &Tensor, seed: u64) -> Result<Tensor> {
-    tch::manual_seed(seed as i64);
     tch::no_grad(|| {
         let mut x = x_t.shallow_clone();
-        for &t in &ddpm.timesteps {
+        for (i, &t) in ddpm.timesteps.iter().enumerate() {
             let out = model.output(&x, t)?;
-            let z = (t > 0).then(|| x.randn_like());
+            let z = (t > 0).then(|| item_noise(&x.size(), x.device(), seed, i as u64 + 1));
             x = ddpm.step(&out, t, &x, z.as_ref())?.prev_sample;
         }
         Ok(x)

@@ -4,8 +4,9 @@
 //! linear warm-up, gradient norm clipped to 1, and an exponential moving average (EMA) of the
 //! weights, which is the model that is saved and sampled.
 //!
-//! Reproducible and resumable: step k draws its batch, timesteps and noise from tch's generator
-//! seeded with `task_seed(seed, k)`, and a checkpoint holds the raw weights, Adam's moments and the
+//! Reproducible and resumable: step k draws its batch, timesteps and noise from our generator
+//! seeded with `task_seed(seed, k)` (never from tch's global one, which other threads may share;
+//! the initial weights come from `tch::manual_seed(seed)`), and a checkpoint holds the raw weights, Adam's moments and the
 //! EMA, so a run stopped at step k and resumed gives the same weights as one that never stopped
 //! (on the CPU). The output folder is a diffusers model folder (`config.json`,
 //! `diffusion_pytorch_model.safetensors` = the EMA weights, `scheduler_config.json`) plus
@@ -15,13 +16,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::config::{PredictionType, SchedulerConfig};
-use super::data::{training_set, DataKind};
+use super::data::{normal_tensor, training_set, DataKind};
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
-use crate::rng::task_seed;
+use crate::rng::{rng_from_seed, task_seed};
 use crate::unet::load::save_dir;
 use crate::unet::{UNet2DModel, UNetConfig};
 
@@ -304,11 +306,15 @@ pub fn train_ddpm(
     let mut train_time = 0.0f64;
     let mut trained = 0usize;
     for k in json.step..run.steps {
-        tch::manual_seed(task_seed(cfg.seed, k as u64) as i64);
-        let idx = Tensor::randint(n, [b], (Kind::Int64, Device::Cpu)).to_device(dev);
+        let mut rng = rng_from_seed(task_seed(cfg.seed, k as u64));
+        let idx: Vec<i64> = (0..b).map(|_| rng.random_range(0..n)).collect();
+        let t: Vec<i64> = (0..b).map(|_| rng.random_range(0..t_max)).collect();
+        let idx = Tensor::from_slice(&idx).to_device(dev);
+        let t = Tensor::from_slice(&t).to_device(dev);
         let x0 = data.index_select(0, &idx);
-        let t = Tensor::randint(t_max, [b], (Kind::Int64, Device::Cpu)).to_device(dev);
-        let noise = x0.randn_like();
+        let noise = normal_tensor(&mut rng, &x0.size())
+            .to_kind(Kind::Float)
+            .to_device(dev);
         let a = ab.index_select(0, &t).view([b, 1, 1, 1]);
         let (sa, sb) = (a.sqrt(), (a.ones_like() - &a).sqrt());
         let x_t = &x0 * &sa + &noise * &sb;
