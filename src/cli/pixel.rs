@@ -33,6 +33,9 @@ pub struct UnetArgs {
     /// cpu, cuda or auto.
     #[arg(long, default_value = "auto", value_parser = device)]
     device: DeviceChoice,
+    /// Run the network this many times and print the median time of one pass (>= 1).
+    #[arg(long, default_value = "1", value_parser = super::args::count(1))]
+    repeat: usize,
 }
 
 #[derive(Args, Debug)]
@@ -134,8 +137,30 @@ pub fn unet(a: UnetArgs) -> Result<()> {
             path: a.input.clone(),
             reason: "no tensor named `sample`".into(),
         })?;
-    let y = tch::no_grad(|| model.forward(&x.to_device(dev), &Tensor::from(a.timestep)))?;
+    let x = x.to_device(dev);
+    let t = Tensor::from(a.timestep);
+    let mut times = Vec::with_capacity(a.repeat);
+    let mut y = None;
+    for _ in 0..a.repeat {
+        let start = std::time::Instant::now();
+        let out = tch::no_grad(|| model.forward(&x, &t))?;
+        if dev != Device::Cpu {
+            tch::Cuda::synchronize(0);
+        }
+        times.push(start.elapsed().as_secs_f64());
+        y = Some(out);
+    }
+    let y = y.expect("at least one pass");
     write_sample(&a.out, &y)?;
+    if a.repeat > 1 {
+        times.sort_by(f64::total_cmp);
+        println!(
+            "forward pass: median {:.2} ms over {} runs (min {:.2} ms)",
+            1e3 * times[times.len() / 2],
+            a.repeat,
+            1e3 * times[0]
+        );
+    }
     eprintln!(
         "[unet] {:?} at timestep {} on {dev:?} -> {}",
         x.size(),
