@@ -234,3 +234,88 @@ fn sample_writes_a_grid_and_invert_reports_its_error() {
         &["steps", "1 to 1000"],
     );
 }
+
+#[test]
+fn train_ddpm_writes_a_model_folder_that_samples() {
+    let d = tempdir("train");
+    let model = d.join("m");
+    let o = run(&[
+        "train-ddpm",
+        "--data",
+        "molrg",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--n-train",
+        "16",
+        "--out",
+        s(&model),
+        "--device",
+        "cpu",
+        "--report-every",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("step 2/2") && err.contains("images/s"),
+        "{err}"
+    );
+    for f in [
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+        "scheduler_config.json",
+        "training.json",
+    ] {
+        assert!(model.join(f).is_file(), "{f}");
+    }
+    let grid = d.join("g.png");
+    let o = run(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--n",
+        "2",
+        "--steps",
+        "3",
+        "--out",
+        s(&grid),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_user_error(
+        &[
+            "train-ddpm",
+            "--data",
+            "mnist",
+            "--steps",
+            "2",
+            "--out",
+            s(&model),
+        ],
+        &["mnist", "digits"],
+    );
+    // the same folder with another seed is refused, not overwritten
+    assert_user_error(
+        &[
+            "train-ddpm",
+            "--data",
+            "molrg",
+            "--steps",
+            "3",
+            "--batch",
+            "4",
+            "--n-train",
+            "16",
+            "--out",
+            s(&model),
+            "--device",
+            "cpu",
+            "--seed",
+            "2",
+        ],
+        &["other settings"],
+    );
+}

@@ -50,7 +50,7 @@ pub struct SampleArgs {
     #[arg(long, default_value = "50", value_parser = super::args::count(1))]
     steps: usize,
     /// ddim or ddpm.
-    #[arg(long, default_value = "ddim", value_parser = ["ddim", "ddpm"])]
+    #[arg(long, default_value = "ddim", value_parser = one_of(&["ddim", "ddpm"]))]
     scheduler: String,
     /// DDIM's η (0: deterministic).
     #[arg(long, default_value = "0", value_parser = super::args::real(0.0, false))]
@@ -89,6 +89,19 @@ pub struct InvertArgs {
     /// cpu, cuda or auto.
     #[arg(long, default_value = "auto", value_parser = device)]
     device: DeviceChoice,
+}
+
+/// One of `options`, the error listing them on its one line.
+fn one_of(
+    options: &'static [&'static str],
+) -> impl Fn(&str) -> std::result::Result<String, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        if options.contains(&s) {
+            Ok(s.to_string())
+        } else {
+            Err(format!("expected {}, got '{s}'", options.join(", ")))
+        }
+    }
 }
 
 fn png_path(s: &str) -> std::result::Result<PathBuf, String> {
@@ -253,7 +266,7 @@ pub fn invert(a: InvertArgs) -> Result<()> {
 #[derive(Args, Debug)]
 pub struct TrainDdpmArgs {
     /// digits (the shipped 8×8 digits), gaussian (smooth Gaussian images) or molrg (paper 004).
-    #[arg(long, value_parser = ["digits", "gaussian", "molrg"])]
+    #[arg(long, value_parser = one_of(&["digits", "gaussian", "molrg"]))]
     data: String,
     /// Total optimizer steps (a folder with an earlier run of the same settings is resumed).
     #[arg(long, value_parser = super::args::count(1))]
@@ -274,7 +287,7 @@ pub struct TrainDdpmArgs {
     #[arg(long, default_value = "0.001", value_parser = super::args::real(0.0, true))]
     lr: f64,
     /// What the network predicts: epsilon, sample (x0) or v_prediction.
-    #[arg(long, default_value = "epsilon", value_parser = ["epsilon", "sample", "v_prediction"])]
+    #[arg(long, default_value = "epsilon", value_parser = one_of(&["epsilon", "sample", "v_prediction"]))]
     prediction: String,
     /// Size of a synthetic training set (gaussian, molrg; >= 1).
     #[arg(long, default_value = "2048", value_parser = super::args::count(1))]
