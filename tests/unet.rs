@@ -202,3 +202,21 @@ fn a_saved_model_loads_back_identically() {
     let b = tch::no_grad(|| back.forward(&io["sample"], &io["timesteps"])).unwrap();
     assert_eq!(max_abs(&a, &b), 0.0);
 }
+
+#[test]
+fn the_google_ddpm_cifar10_config_has_diffusers_parameter_count() {
+    // google/ddpm-cifar10-32's config.json (its fields; diffusers counts 35 746 307 parameters)
+    let json = r#"{
+        "_class_name": "UNet2DModel", "act_fn": "silu", "attention_head_dim": null,
+        "block_out_channels": [128, 256, 256, 256], "center_input_sample": false,
+        "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
+        "downsample_padding": 0, "flip_sin_to_cos": false, "freq_shift": 1, "in_channels": 3,
+        "layers_per_block": 2, "mid_block_scale_factor": 1, "norm_eps": 1e-06,
+        "norm_num_groups": 32, "out_channels": 3, "sample_size": 32,
+        "time_embedding_type": "positional",
+        "up_block_types": ["UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"]
+    }"#;
+    let c: UNetConfig = serde_json::from_str(json).unwrap();
+    let model = UNet2DModel::new(c.check().unwrap(), Device::Cpu);
+    assert_eq!(model.parameter_count(), 35_746_307);
+}

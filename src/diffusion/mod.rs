@@ -26,6 +26,13 @@ pub use sampling::{
     posterior_mean_x0, Denoiser, Inversion, InvertedPath,
 };
 
+/// The shipped digits DDPM (`data/ddpm-digits`, a diffusers model folder of 1 × 8 × 8 images;
+/// `data/README.md` gives the command that made it): the default model of the notebooks and the
+/// editing demo.
+pub fn digits_model_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ddpm-digits")
+}
+
 /// The result of one scheduler step.
 #[derive(Debug)]
 pub struct StepOutput {
