@@ -14,6 +14,11 @@ faster). Outputs are compared too (max |difference| of the forward pass).
 
 Build the binary first (`cargo build --features torch`; the dev profile optimises dependencies,
 and the work is in libtorch either way).
+
+Measured 2026-11-23, 2 cores shared with another engineer's jobs (load 3-5; single rounds varied
+up to 40x, so only the best of 5 rounds, taken in quiet moments, means anything), dev-profile
+binary: forward pass rust 66.0 ms, pytorch 75.7 ms, ratio 0.87; DDIM 50 steps rust 3.40 s, pytorch
+3.93 s, ratio 0.87; outputs bitwise equal (max |rust - pytorch| = 0). Re-measure on a quiet machine.
 """
 
 import argparse
