@@ -194,6 +194,13 @@ pub fn alphas_cumprod(betas: &[f32]) -> Vec<f32> {
 
 /// Inference timesteps, descending: `n` of the `num_train` training timesteps spread by `spacing`
 /// (diffusers' `set_timesteps`).
+///
+/// ```
+/// use difftheory::diffusion::config::{timesteps, TimestepSpacing};
+/// assert_eq!(timesteps(TimestepSpacing::Leading, 1000, 4, 1).unwrap(), [751, 501, 251, 1]);
+/// assert_eq!(timesteps(TimestepSpacing::Trailing, 1000, 4, 0).unwrap(), [999, 749, 499, 249]);
+/// assert_eq!(timesteps(TimestepSpacing::Linspace, 1000, 4, 0).unwrap(), [999, 666, 333, 0]);
+/// ```
 pub fn timesteps(
     spacing: TimestepSpacing,
     num_train: usize,
