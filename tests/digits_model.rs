@@ -57,5 +57,10 @@ fn ddim_inversion_of_real_digits_round_trips() {
         inv.rmse, inv.max_abs
     );
     // measured rmse 0.019, max 0.085 (pixels in [−1, 1]: about 2.4 of 255 grey levels rms)
-    assert!(inv.rmse < 0.05 && inv.max_abs < 0.25, "{} {}", inv.rmse, inv.max_abs);
+    assert!(
+        inv.rmse < 0.05 && inv.max_abs < 0.25,
+        "{} {}",
+        inv.rmse,
+        inv.max_abs
+    );
 }
