@@ -20,6 +20,8 @@
 //! In a notebook: `:dep difftheory = { path = ".." }` then `use difftheory::prelude::*;`.
 
 pub mod cli;
+#[cfg(feature = "torch")]
+pub mod diffusion;
 pub mod error;
 pub mod experiments;
 pub mod gaussian;
@@ -42,6 +44,8 @@ pub mod sweep;
 pub mod torch;
 #[cfg(feature = "torch")]
 pub mod trained;
+#[cfg(feature = "torch")]
+pub mod unet;
 pub mod vecmath;
 
 pub use error::{Error, Result};

@@ -57,7 +57,7 @@ fn kernel_state() -> String {
 fn torch_lines() -> String {
     use crate::torch;
     format!(
-        "libtorch:    {} ({})\ncuda linked: {}\ncuda:        {}\n",
+        "libtorch:    {} ({})\ncuda linked: {}\ncuda:        {}\ndevice:      --device auto runs on {:?}\n",
         torch::libtorch_version().unwrap_or_else(|| "unknown version".into()),
         torch::LIBTORCH_LIB,
         if torch::CUDA_LINKED {
@@ -70,6 +70,9 @@ fn torch_lines() -> String {
         } else {
             "not available".into()
         },
+        torch::DeviceChoice::Auto
+            .resolve()
+            .unwrap_or(tch::Device::Cpu),
     )
 }
 

@@ -9,6 +9,8 @@ mod args;
 mod doctor;
 mod linear;
 mod molrg;
+#[cfg(feature = "torch")]
+mod pixel;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,6 +68,18 @@ enum Command {
     MolrgRank(molrg::MolrgRankArgs),
     /// Paper 004: GL scores of the learned low-rank and the empirical denoiser against N_k/d.
     MolrgGl(molrg::MolrgGlArgs),
+    /// Train a small pixel-space DDPM (8×8) on digits, Gaussian or MoLRG images; resumable.
+    #[cfg(feature = "torch")]
+    TrainDdpm(pixel::TrainDdpmArgs),
+    /// Run a diffusers U-Net once on a tensor (`sample` in, `sample` out).
+    #[cfg(feature = "torch")]
+    Unet(pixel::UnetArgs),
+    /// Draw images from a pixel-space diffusion model (DDIM or DDPM) into a PNG grid.
+    #[cfg(feature = "torch")]
+    Sample(pixel::SampleArgs),
+    /// DDIM-invert an image and reconstruct it; prints the reconstruction error.
+    #[cfg(feature = "torch")]
+    Invert(pixel::InvertArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -308,6 +322,14 @@ fn run(cmd: Command) -> Result<()> {
         Command::MolrgPhase(a) => molrg::phase(a),
         Command::MolrgRank(a) => molrg::rank(a),
         Command::MolrgGl(a) => molrg::gl(a),
+        #[cfg(feature = "torch")]
+        Command::TrainDdpm(a) => pixel::train_ddpm(a),
+        #[cfg(feature = "torch")]
+        Command::Unet(a) => pixel::unet(a),
+        #[cfg(feature = "torch")]
+        Command::Sample(a) => pixel::sample(a),
+        #[cfg(feature = "torch")]
+        Command::Invert(a) => pixel::invert(a),
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())

@@ -1,0 +1,156 @@
+//! Training images for the small pixel-space DDPMs, all 1 × 8 × 8 in [−1, 1]:
+//!
+//! - **digits**: the 1797 8×8 handwritten digits scikit-learn bundles (`data/digits.csv.gz`,
+//!   BSD-3-Clause, see `data/README.md`), grey levels 0..16 mapped to `v/8 − 1`;
+//! - **gaussian**: draws of `N(0, Σ)` with `Σ_ij = s² exp(−|p_i − p_j|²/(2ℓ²))` over the pixel
+//!   positions (ℓ = 1.5 px, s = 0.5): smooth random images whose exact score is known;
+//! - **molrg**: paper 004's mixture of low-rank Gaussians, `x = U_k a`, k uniform among K = 3,
+//!   `a ~ N(0, c² I_d)`, d = 4, with `U_k ∈ R^{64×d}` mutually orthogonal (QR of a seeded Gaussian
+//!   matrix) and `c = 0.5 √(64/d)` so that pixels have standard deviation 0.5 on average.
+//!
+//! Synthetic sets are a fixed training set of `n` draws from `seed` (memorization can then be
+//! studied), drawn with our own generator (never tch's global one); the digits are always the
+//! same 1797 images.
+
+use std::io::Read;
+use std::path::Path;
+
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+use tch::{Kind, Tensor};
+
+use crate::error::{Error, Result};
+use crate::rng::{rng_from_seed, SimRng};
+
+/// Which images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// scikit-learn's 8×8 digits.
+    Digits,
+    /// Smooth Gaussian images.
+    Gaussian,
+    /// Paper 004's mixture of low-rank Gaussians.
+    Molrg,
+}
+
+impl std::str::FromStr for DataKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "digits" => Ok(DataKind::Digits),
+            "gaussian" => Ok(DataKind::Gaussian),
+            "molrg" => Ok(DataKind::Molrg),
+            _ => Err(Error::invalid(
+                "data",
+                s,
+                "expected digits, gaussian or molrg",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for DataKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DataKind::Digits => "digits",
+            DataKind::Gaussian => "gaussian",
+            DataKind::Molrg => "molrg",
+        })
+    }
+}
+
+/// Side of the square images.
+pub const SIDE: i64 = 8;
+/// Pixels per image.
+const PIXELS: i64 = SIDE * SIDE;
+
+/// The shipped digits file.
+pub fn digits_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv.gz")
+}
+
+/// The digits as `[1797, 1, 8, 8]` in [−1, 1] and their labels.
+pub fn digits() -> Result<(Tensor, Vec<u8>)> {
+    let path = digits_path();
+    let file = std::fs::File::open(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io("cannot decompress", &path, e))?;
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let v: Vec<f32> = line
+            .split(',')
+            .map(|x| x.trim().parse::<f32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::BadFile {
+                path: path.clone(),
+                reason: format!("line {}: {e}", i + 1),
+            })?;
+        if v.len() != PIXELS as usize + 1 {
+            return Err(Error::BadFile {
+                path: path.clone(),
+                reason: format!("line {}: {} values, expected 65", i + 1, v.len()),
+            });
+        }
+        pixels.extend(v[..PIXELS as usize].iter().map(|p| p / 8.0 - 1.0));
+        labels.push(v[PIXELS as usize] as u8);
+    }
+    let n = labels.len() as i64;
+    Ok((Tensor::from_slice(&pixels).view([n, 1, SIDE, SIDE]), labels))
+}
+
+/// The covariance of the `gaussian` images, `[64, 64]` (f64).
+pub fn gaussian_covariance() -> Tensor {
+    let (ell, s) = (1.5f64, 0.5f64);
+    let mut c = Vec::with_capacity((PIXELS * PIXELS) as usize);
+    for i in 0..PIXELS {
+        for j in 0..PIXELS {
+            let (dy, dx) = ((i / SIDE - j / SIDE) as f64, (i % SIDE - j % SIDE) as f64);
+            c.push(s * s * (-(dx * dx + dy * dy) / (2.0 * ell * ell)).exp());
+        }
+    }
+    Tensor::from_slice(&c).view([PIXELS, PIXELS])
+}
+
+/// Standard normal draws from our generator as an f64 tensor of `shape` on the CPU (not tch's
+/// global generator, which other threads may be using).
+pub fn normal_tensor(rng: &mut SimRng, shape: &[i64]) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(rng)).collect();
+    Tensor::from_slice(&v).view(shape)
+}
+
+/// The orthonormal bases `U_k`, `[K, 64, d]`, of the `molrg` images for `seed`.
+pub fn molrg_bases(seed: u64, k: i64, d: i64) -> Tensor {
+    let mut rng = rng_from_seed(seed);
+    let g = normal_tensor(&mut rng, &[PIXELS, k * d]);
+    let (q, _) = Tensor::linalg_qr(&g, "reduced");
+    q.view([PIXELS, k, d]).permute([1, 0, 2]).contiguous()
+}
+
+/// A training set of `n` images of `kind` (ignored for digits), `[N, 1, 8, 8]` f32 on the CPU.
+pub fn training_set(kind: DataKind, n: usize, seed: u64) -> Result<Tensor> {
+    let n = n as i64;
+    match kind {
+        DataKind::Digits => Ok(digits()?.0),
+        DataKind::Gaussian => {
+            let l = gaussian_covariance().linalg_cholesky(false);
+            let z = normal_tensor(&mut rng_from_seed(seed), &[n, PIXELS]);
+            Ok(z.matmul(&l.tr())
+                .to_kind(Kind::Float)
+                .view([n, 1, SIDE, SIDE]))
+        }
+        DataKind::Molrg => {
+            let (k, d) = (3i64, 4i64);
+            let u = molrg_bases(seed, k, d);
+            let c = 0.5 * (PIXELS as f64 / d as f64).sqrt();
+            let mut rng = rng_from_seed(crate::rng::task_seed(seed, 1));
+            let comp: Vec<i64> = (0..n).map(|_| rng.random_range(0..k)).collect();
+            let comp = Tensor::from_slice(&comp);
+            let a = normal_tensor(&mut rng, &[n, d, 1]) * c;
+            let x = u.index_select(0, &comp).matmul(&a);
+            Ok(x.to_kind(Kind::Float).view([n, 1, SIDE, SIDE]))
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Images in and out of the pixel-space models: 8-bit PNG (grey or RGB) ↔ f32 tensors in
+//! [−1, 1] (diffusers' convention, `x = 2 · level/255 − 1`), and sample grids.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Reads a PNG as `[1, C, H, W]` in [−1, 1]: C = 1 for grey, 3 for colour (alpha is dropped,
+/// palettes and 16-bit depths are converted to 8-bit).
+pub fn read_png(path: &Path) -> Result<Tensor> {
+    let file = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let bad = |reason: String| Error::BadFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut dec = png::Decoder::new(std::io::BufReader::new(file));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec
+        .read_info()
+        .map_err(|e| bad(format!("not a PNG image: {e}")))?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| bad("image too large".into()))?;
+    let mut buf = vec![0u8; size];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| bad(format!("cannot decode: {e}")))?;
+    let (w, h) = (info.width as i64, info.height as i64);
+    let (stride, keep) = match info.color_type {
+        png::ColorType::Grayscale => (1, 1),
+        png::ColorType::GrayscaleAlpha => (2, 1),
+        png::ColorType::Rgb => (3, 3),
+        png::ColorType::Rgba => (4, 3),
+        png::ColorType::Indexed => return Err(bad("palette not expanded".into())),
+    };
+    let pixels: Vec<f32> = buf[..info.buffer_size()]
+        .chunks_exact(stride)
+        .flat_map(|p| p[..keep].iter().map(|&v| v as f32 / 127.5 - 1.0))
+        .collect();
+    Ok(Tensor::from_slice(&pixels)
+        .view([h, w, keep as i64])
+        .permute([2, 0, 1])
+        .unsqueeze(0)
+        .contiguous())
+}
+
+/// `x: [1, C, H, W]` with `C` channels changed to `channels`: grey to RGB by repetition, RGB to
+/// grey by the mean; anything else is an error.
+pub fn match_channels(x: &Tensor, channels: i64) -> Result<Tensor> {
+    let c = x.size()[1];
+    match (c, channels) {
+        (a, b) if a == b => Ok(x.shallow_clone()),
+        (1, 3) => Ok(x.repeat([1, 3, 1, 1])),
+        (3, 1) => Ok(x.mean_dim(1, true, Kind::Float)),
+        _ => Err(Error::invalid(
+            "image",
+            format!("{c} channels"),
+            format!("the model takes {channels}"),
+        )),
+    }
+}
+
+/// Writes `x: [C, H, W]` (C = 1 or 3, values in [−1, 1], clamped) as an 8-bit PNG.
+pub fn write_png(path: &Path, x: &Tensor) -> Result<()> {
+    let size = x.size();
+    if size.len() != 3 || !(size[0] == 1 || size[0] == 3) {
+        return Err(Error::invalid(
+            "image",
+            format!("a tensor of shape {size:?}"),
+            "expected [1 or 3, H, W]",
+        ));
+    }
+    let (c, h, w) = (size[0], size[1], size[2]);
+    let bytes = ((x
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .clamp(-1.0, 1.0)
+        + 1.0)
+        * 127.5)
+        .round()
+        .to_kind(Kind::Uint8)
+        .permute([1, 2, 0])
+        .contiguous()
+        .view([-1]);
+    let data = Vec::<u8>::try_from(&bytes).map_err(Error::from)?;
+    let file = File::create(path).map_err(|e| Error::io("cannot write", path, e))?;
+    let mut enc = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
+    enc.set_color(if c == 1 {
+        png::ColorType::Grayscale
+    } else {
+        png::ColorType::Rgb
+    });
+    enc.set_depth(png::BitDepth::Eight);
+    let io_err = |e: png::EncodingError| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("cannot write PNG: {e}"),
+    };
+    let mut wr = enc.write_header().map_err(io_err)?;
+    wr.write_image_data(&data).map_err(io_err)?;
+    wr.finish().map_err(io_err)
+}
+
+/// Tiles `x: [N, C, H, W]` into `[C, rows·(H+pad)+pad, cols·(W+pad)+pad]` on a background of −1,
+/// `cols = ceil(√N)`.
+pub fn grid(x: &Tensor, pad: i64) -> Tensor {
+    let (n, c, h, w) = x.size4().expect("grid input is [N, C, H, W]");
+    let cols = (n as f64).sqrt().ceil().max(1.0) as i64;
+    let rows = (n + cols - 1) / cols;
+    let out = Tensor::full(
+        [c, rows * (h + pad) + pad, cols * (w + pad) + pad],
+        -1.0,
+        (Kind::Float, Device::Cpu),
+    );
+    let x = x.to_device(Device::Cpu).to_kind(Kind::Float);
+    for i in 0..n {
+        let (r, col) = (i / cols, i % cols);
+        let (y0, x0) = (pad + r * (h + pad), pad + col * (w + pad));
+        out.narrow(1, y0, h).narrow(2, x0, w).copy_(&x.get(i));
+    }
+    out
+}

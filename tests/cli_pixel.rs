@@ -1,0 +1,321 @@
+//! The pixel-space subcommands `unet`, `sample`, `invert` on the committed fixture models, and
+//! their one-line errors for bad input.
+#![cfg(feature = "torch")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{assert_user_error, run, tempdir};
+use tch::{Device, Kind, Tensor};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/unet")
+        .join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn unet_runs_the_network_once_like_diffusers() {
+    let d = tempdir("unet");
+    let out = d.join("y.safetensors");
+    let io = fixture("plain").join("io.safetensors");
+    let o = run(&[
+        "unet",
+        "--model",
+        s(&fixture("plain")),
+        "--input",
+        s(&io),
+        "--timestep",
+        "421",
+        "--out",
+        s(&out),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: std::collections::HashMap<_, _> = Tensor::read_safetensors(&out)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let want: std::collections::HashMap<_, _> =
+        Tensor::read_safetensors(&io).unwrap().into_iter().collect();
+    let err = (&got["sample"] - &want["output_t421"])
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(err < 1e-4, "{err}");
+}
+
+#[test]
+fn unet_errors_are_one_line() {
+    let d = tempdir("unet-err");
+    let out = d.join("y.safetensors");
+    assert_user_error(
+        &[
+            "unet",
+            "--model",
+            "/nonexistent",
+            "--input",
+            "x.safetensors",
+            "--timestep",
+            "1",
+            "--out",
+            s(&out),
+        ],
+        &["model", "/nonexistent", "config.json"],
+    );
+    let bad = d.join("bad.safetensors");
+    let x = Tensor::zeros([1, 3, 15, 16], (Kind::Float, Device::Cpu));
+    Tensor::write_safetensors(&[("sample", &x)], &bad).unwrap();
+    assert_user_error(
+        &[
+            "unet",
+            "--model",
+            s(&fixture("plain")),
+            "--input",
+            s(&bad),
+            "--timestep",
+            "1",
+            "--out",
+            s(&out),
+        ],
+        &["[1, 3, 15, 16]", "[batch, 3, H, W]"],
+    );
+    let wrong_key = d.join("key.safetensors");
+    Tensor::write_safetensors(&[("x", &x)], &wrong_key).unwrap();
+    assert_user_error(
+        &[
+            "unet",
+            "--model",
+            s(&fixture("plain")),
+            "--input",
+            s(&wrong_key),
+            "--timestep",
+            "1",
+            "--out",
+            s(&out),
+        ],
+        &["sample"],
+    );
+    assert_user_error(
+        &[
+            "unet",
+            "--model",
+            s(&fixture("plain")),
+            "--input",
+            s(&bad),
+            "--timestep",
+            "1000",
+            "--out",
+            s(&out),
+        ],
+        &["timestep", "0 to 999"],
+    );
+    assert_user_error(
+        &[
+            "unet",
+            "--model",
+            s(&fixture("plain")),
+            "--input",
+            s(&bad),
+            "--timestep",
+            "1",
+            "--out",
+            s(&out),
+            "--device",
+            "tpu",
+        ],
+        &["cpu, cuda or auto"],
+    );
+}
+
+#[test]
+fn sample_writes_a_grid_and_invert_reports_its_error() {
+    let d = tempdir("sample");
+    let grid = d.join("grid.png");
+    let tensor = d.join("x.safetensors");
+    let o = run(&[
+        "sample",
+        "--model",
+        s(&fixture("plain")),
+        "--n",
+        "4",
+        "--steps",
+        "5",
+        "--out",
+        s(&grid),
+        "--tensor-out",
+        s(&tensor),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = difftheory::diffusion::image::read_png(&grid).unwrap();
+    // 2 × 2 images of 16 × 16 with 2-pixel gaps
+    assert_eq!(img.size(), [1, 3, 38, 38]);
+    // one sample as an image, then invert it
+    let x: std::collections::HashMap<_, _> = Tensor::read_safetensors(&tensor)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let one = d.join("one.png");
+    difftheory::diffusion::image::write_png(&one, &x["sample"].get(0)).unwrap();
+    let rec = d.join("rec.png");
+    let o = run(&[
+        "invert",
+        "--model",
+        s(&fixture("plain")),
+        "--image",
+        s(&one),
+        "--steps",
+        "10",
+        "--out",
+        s(&rec),
+        "--device",
+        "cpu",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("reconstruction error (10 DDIM steps): rmse"),
+        "{text}"
+    );
+    assert!(rec.exists());
+    // wrong image size, not a PNG, wrong output name
+    assert_user_error(
+        &[
+            "invert",
+            "--model",
+            s(&fixture("plain")),
+            "--image",
+            s(&grid),
+            "--out",
+            s(&rec),
+        ],
+        &["38×38", "16×16"],
+    );
+    assert_user_error(
+        &[
+            "invert",
+            "--model",
+            s(&fixture("plain")),
+            "--image",
+            s(&tensor),
+            "--out",
+            s(&rec),
+        ],
+        &["not a PNG"],
+    );
+    assert_user_error(
+        &[
+            "sample",
+            "--model",
+            s(&fixture("plain")),
+            "--out",
+            "grid.jpg",
+        ],
+        &[".png"],
+    );
+    assert_user_error(
+        &[
+            "sample",
+            "--model",
+            s(&fixture("plain")),
+            "--steps",
+            "5000",
+            "--out",
+            s(&grid),
+        ],
+        &["steps", "1 to 1000"],
+    );
+}
+
+#[test]
+fn train_ddpm_writes_a_model_folder_that_samples() {
+    let d = tempdir("train");
+    let model = d.join("m");
+    let o = run(&[
+        "train-ddpm",
+        "--data",
+        "molrg",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--n-train",
+        "16",
+        "--out",
+        s(&model),
+        "--device",
+        "cpu",
+        "--report-every",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("step 2/2") && err.contains("images/s"),
+        "{err}"
+    );
+    for f in [
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+        "scheduler_config.json",
+        "training.json",
+    ] {
+        assert!(model.join(f).is_file(), "{f}");
+    }
+    let grid = d.join("g.png");
+    let o = run(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--n",
+        "2",
+        "--steps",
+        "3",
+        "--out",
+        s(&grid),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_user_error(
+        &[
+            "train-ddpm",
+            "--data",
+            "mnist",
+            "--steps",
+            "2",
+            "--out",
+            s(&model),
+        ],
+        &["mnist", "digits"],
+    );
+    // the same folder with another seed is refused, not overwritten
+    assert_user_error(
+        &[
+            "train-ddpm",
+            "--data",
+            "molrg",
+            "--steps",
+            "3",
+            "--batch",
+            "4",
+            "--n-train",
+            "16",
+            "--out",
+            s(&model),
+            "--device",
+            "cpu",
+            "--seed",
+            "2",
+        ],
+        &["other settings"],
+    );
+}
