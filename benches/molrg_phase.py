@@ -12,7 +12,14 @@ on `--numpy-trials` instances per cell (its time scaled to `--trials`: a full nu
 hours). Both report the success rate per cell; the bench prints the mean absolute difference of
 the two heat maps (sampling noise only: sqrt(p(1-p)/trials) per cell).
 
-Measured 2026-11-23 on this 2-core machine while two other engineers compiled (load average 5–6,
+Measured 2026-11-23 on a quiet machine (load average 0.8; 2 cores, both used by rayon; numpy is
+single-threaded on these 48 × 16 matrices) — the numbers to quote:
+    [pca, K = 1]         rust  0.63 s wall ( 1.22 s CPU), numpy   4.8 s ( 7.3 s CPU):  7.6x wall,  6.0x CPU
+    [sgd, K = 1]         rust 30.84 s wall (60.44 s CPU), numpy 536.1 s (536.0 s CPU): 17.4x wall, 8.9x CPU
+    [clustering, K = 2]  rust  2.59 s wall ( 5.02 s CPU), numpy  24.1 s (36.2 s CPU):  9.3x wall,  7.2x CPU
+    whole grid: rust 34.1 s, numpy 565.0 s (scaled from 2 instances per cell): 16.6x wall,
+    8.7x per CPU-second (66.7 s against 579.5 s).
+Earlier the same day, on this 2-core machine while two other engineers compiled (load average 5–6,
 so the Rust CLI got about one core: its wall time equals its CPU time), before the SGD kernel was
 compiled for AVX2 (that and the GEMM formulation later cut SGD's CPU time by about 15 %):
     [pca, K = 1]         rust   1.23 s, numpy  32.6 s (scaled x10): 26.6x wall, 26.5x CPU
