@@ -39,7 +39,9 @@ Like for like the 10x target is still not met, and cannot be by implementation a
 spend their time in the same dense kernels at about the same speed (single-threaded, m = 1024, best
 of 5 under the same load: eigh 0.28 s in faer and in OpenBLAS; G over 32 768 design rows 0.875 s
 in Rust with the features, 0.79 s for OpenBLAS's syrk alone). The 7x seen here is numpy's threaded BLAS degrading under load;
-on a quiet machine expect about 2x (not measured: the machine was never quiet). perf of the Rust
+on a quiet machine expect about 2x.
+Measured on main at 17:27 UTC the same day, quiet machine (load 1.2 before, 1.3 after), this command:
+rust 2.42 s wall / 4.80 s CPU, numpy 6.48 s wall / 12.80 s CPU: 2.7x wall and CPU (was 0.6x). perf of the Rust
 CLI now: 68 % in faer's GEMM kernels (G = Φ̃ᵀΦ̃/m; Φ [A(τ)]ᵀ for the gap; the eigensolver's
 updates), 8 % pulp-vectorized faer code (likely the eigensolver's tridiagonalization), 7 %
 `features_block`
