@@ -158,6 +158,34 @@ fn sample_writes_a_grid_and_invert_reports_its_error() {
     let img = difftheory::diffusion::image::read_png(&grid).unwrap();
     // 2 × 2 images of 16 × 16 with 2-pixel gaps
     assert_eq!(img.size(), [1, 3, 38, 38]);
+    // the same grid enlarged 3 times: every pixel a 3 × 3 block
+    let big_path = d.join("big.png");
+    let o = run(&[
+        "sample",
+        "--model",
+        s(&fixture("plain")),
+        "--n",
+        "4",
+        "--steps",
+        "5",
+        "--out",
+        s(&big_path),
+        "--zoom",
+        "3",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let big = difftheory::diffusion::image::read_png(&big_path).unwrap();
+    assert_eq!(big.size(), [1, 3, 114, 114]);
+    let diff = (big.slice(2, 1, 114, 3).slice(3, 1, 114, 3) - &img)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(
+        diff < 1e-6,
+        "a zoomed pixel differs from the original: {diff}"
+    );
     // one sample as an image, then invert it
     let x: std::collections::HashMap<_, _> = Tensor::read_safetensors(&tensor)
         .unwrap()

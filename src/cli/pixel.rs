@@ -61,6 +61,10 @@ pub struct SampleArgs {
     /// The grid of samples (.png).
     #[arg(long, value_parser = png_path)]
     out: PathBuf,
+    /// Enlarge the grid by this integer factor, each pixel a zoom × zoom block (1 to 64; 8 makes
+    /// 8×8 digits easy to look at).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=64))]
+    zoom: i64,
     /// Also write the samples as a safetensors tensor `sample` ([N, C, H, W], in [−1, 1]).
     #[arg(long)]
     tensor_out: Option<PathBuf>,
@@ -216,7 +220,7 @@ pub fn sample(a: SampleArgs) -> Result<()> {
             })?
         }
     };
-    image::write_png(&a.out, &image::grid(&x0, 2))?;
+    image::write_png(&a.out, &image::zoom(&image::grid(&x0, 2), a.zoom))?;
     if let Some(p) = &a.tensor_out {
         write_sample(p, &x0)?;
     }

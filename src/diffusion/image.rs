@@ -104,6 +104,16 @@ pub fn write_png(path: &Path, x: &Tensor) -> Result<()> {
     wr.finish().map_err(io_err)
 }
 
+/// Nearest-neighbour enlargement of an image `[C, H, W]` by an integer factor (each pixel becomes a
+/// `factor × factor` block; 1 returns the image unchanged).
+pub fn zoom(x: &Tensor, factor: i64) -> Tensor {
+    if factor <= 1 {
+        return x.shallow_clone();
+    }
+    x.repeat_interleave_self_int(factor, 1, None)
+        .repeat_interleave_self_int(factor, 2, None)
+}
+
 /// Tiles `x: [N, C, H, W]` into `[C, rows·(H+pad)+pad, cols·(W+pad)+pad]` on a background of −1,
 /// `cols = ceil(√N)`.
 pub fn grid(x: &Tensor, pad: i64) -> Tensor {
