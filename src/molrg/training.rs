@@ -77,6 +77,24 @@ fn check_data(x: &Mat<f64>, dims: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// Orthogonalizes `v` against the orthonormal `cols` (twice, for stability) and appends it,
+/// normalized, unless it was (numerically) in their span.
+fn push_orthogonalized(cols: &mut Vec<Vec<f64>>, mut v: Vec<f64>) {
+    for _ in 0..2 {
+        for c in cols.iter() {
+            let p = dot(c, &v);
+            for (vi, ci) in v.iter_mut().zip(c) {
+                *vi -= p * ci;
+            }
+        }
+    }
+    let norm = dot(&v, &v).sqrt();
+    if norm > 1e-6 {
+        v.iter_mut().for_each(|vi| *vi /= norm);
+        cols.push(v);
+    }
+}
+
 /// Completes the orthonormal columns `cols` (each of length n) to `d` columns with standard basis
 /// vectors orthogonalized against them (twice, for stability), deterministically.
 fn complete_basis(mut cols: Vec<Vec<f64>>, n: usize, d: usize) -> Vec<Vec<f64>> {
@@ -85,19 +103,7 @@ fn complete_basis(mut cols: Vec<Vec<f64>>, n: usize, d: usize) -> Vec<Vec<f64>> 
         let mut v = vec![0.0; n];
         v[e] = 1.0;
         e += 1;
-        for _ in 0..2 {
-            for c in &cols {
-                let p = dot(c, &v);
-                for (vi, ci) in v.iter_mut().zip(c) {
-                    *vi -= p * ci;
-                }
-            }
-        }
-        let norm = dot(&v, &v).sqrt();
-        if norm > 1e-6 {
-            v.iter_mut().for_each(|vi| *vi /= norm);
-            cols.push(v);
-        }
+        push_orthogonalized(&mut cols, v);
     }
     cols
 }
@@ -384,20 +390,7 @@ fn randomize_completion(b: Mat<f64>, keep: usize, n: usize, rng: &mut SimRng) ->
         if cols.len() == d {
             break;
         }
-        let mut v = r.col_as_slice(j).to_vec();
-        for _ in 0..2 {
-            for c in &cols {
-                let p = dot(c, &v);
-                for (vi, ci) in v.iter_mut().zip(c) {
-                    *vi -= p * ci;
-                }
-            }
-        }
-        let norm = dot(&v, &v).sqrt();
-        if norm > 1e-6 {
-            v.iter_mut().for_each(|vi| *vi /= norm);
-            cols.push(v);
-        }
+        push_orthogonalized(&mut cols, r.col_as_slice(j).to_vec());
     }
     let cols = complete_basis(cols, n, d);
     Mat::from_fn(n, d, |i, j| cols[j][i])

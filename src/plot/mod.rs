@@ -57,12 +57,7 @@ impl Figure {
     /// The figure with one more dashed reference line `(xs, ys)` named `name` in the legend (for
     /// instance a second closed form beside the one a builder drew). Non-finite points are left out.
     pub fn with_line(mut self, xs: &[f64], ys: &[f64], name: &str) -> Self {
-        let (x, y): (Vec<f64>, Vec<f64>) = xs
-            .iter()
-            .zip(ys)
-            .filter(|(a, b)| a.is_finite() && b.is_finite())
-            .map(|(a, b)| (*a, *b))
-            .unzip();
+        let (x, y) = finite_pairs(xs, ys);
         self.plot.add_trace(
             Scatter::new(x, y)
                 .mode(Mode::Lines)
@@ -75,12 +70,7 @@ impl Figure {
     /// The figure with one more solid curve `(xs, ys)` named `name` (a computed function, where
     /// [`Figure::with_line`] draws a dotted reference). Non-finite points are left out.
     pub fn with_curve(mut self, xs: &[f64], ys: &[f64], name: &str) -> Self {
-        let (x, y): (Vec<f64>, Vec<f64>) = xs
-            .iter()
-            .zip(ys)
-            .filter(|(a, b)| a.is_finite() && b.is_finite())
-            .map(|(a, b)| (*a, *b))
-            .unzip();
+        let (x, y) = finite_pairs(xs, ys);
         self.plot.add_trace(
             Scatter::new(x, y)
                 .mode(Mode::Lines)
@@ -101,6 +91,15 @@ impl Figure {
     pub fn evcxr_display(&self) {
         print!("{}", display::evcxr_content(&display::figure_bundle(self)));
     }
+}
+
+/// The points `(xs[i], ys[i])` with both coordinates finite, as two vectors.
+fn finite_pairs(xs: &[f64], ys: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    xs.iter()
+        .zip(ys)
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(a, b)| (*a, *b))
+        .unzip()
 }
 
 impl From<Plot> for Figure {
