@@ -22,6 +22,8 @@
 pub mod cli;
 #[cfg(feature = "torch")]
 pub mod diffusion;
+#[cfg(feature = "torch")]
+pub mod editing;
 pub mod error;
 pub mod experiments;
 pub mod gaussian;

@@ -7,6 +7,8 @@
 
 mod args;
 mod doctor;
+#[cfg(feature = "torch")]
+mod editing;
 mod linear;
 mod molrg;
 #[cfg(feature = "torch")]
@@ -80,6 +82,15 @@ enum Command {
     /// DDIM-invert an image and reconstruct it; prints the reconstruction error.
     #[cfg(feature = "torch")]
     Invert(pixel::InvertArgs),
+    /// Paper 004: edit an image along the leading singular vectors of the denoiser's Jacobian.
+    #[cfg(feature = "torch")]
+    Edit(editing::EditArgs),
+    /// Paper 004: numerical rank of the denoiser's Jacobian along sampling trajectories vs SNR.
+    #[cfg(feature = "torch")]
+    JacobianRank(editing::JacobianRankArgs),
+    /// Top-k singular triplets of the denoiser's Jacobian at one point (timed; --full compares the SVD).
+    #[cfg(feature = "torch")]
+    JacobianSvd(editing::JacobianSvdArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -330,6 +341,12 @@ fn run(cmd: Command) -> Result<()> {
         Command::Sample(a) => pixel::sample(a),
         #[cfg(feature = "torch")]
         Command::Invert(a) => pixel::invert(a),
+        #[cfg(feature = "torch")]
+        Command::Edit(a) => editing::edit(a),
+        #[cfg(feature = "torch")]
+        Command::JacobianRank(a) => editing::jacobian_rank(a),
+        #[cfg(feature = "torch")]
+        Command::JacobianSvd(a) => editing::jacobian_svd(a),
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())

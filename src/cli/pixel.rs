@@ -96,7 +96,7 @@ pub struct InvertArgs {
 }
 
 /// One of `options`, the error listing them on its one line.
-fn one_of(
+pub(super) fn one_of(
     options: &'static [&'static str],
 ) -> impl Fn(&str) -> std::result::Result<String, String> + Clone + Send + Sync + 'static {
     move |s: &str| {
@@ -108,7 +108,7 @@ fn one_of(
     }
 }
 
-fn png_path(s: &str) -> std::result::Result<PathBuf, String> {
+pub(super) fn png_path(s: &str) -> std::result::Result<PathBuf, String> {
     let p = PathBuf::from(s);
     match p.extension().and_then(|e| e.to_str()) {
         Some(e) if e.eq_ignore_ascii_case("png") => Ok(p),
@@ -116,14 +116,14 @@ fn png_path(s: &str) -> std::result::Result<PathBuf, String> {
     }
 }
 
-fn load(model: &Path, device: DeviceChoice) -> Result<(UNet2DModel, Schedule, Device)> {
+pub(super) fn load(model: &Path, device: DeviceChoice) -> Result<(UNet2DModel, Schedule, Device)> {
     let dev = device.resolve()?;
     let unet = UNet2DModel::from_dir(model, dev)?;
     let (schedule, _) = SchedulerConfig::for_model(model)?;
     Ok((unet, schedule, dev))
 }
 
-fn write_sample(path: &Path, x: &Tensor) -> Result<()> {
+pub(super) fn write_sample(path: &Path, x: &Tensor) -> Result<()> {
     let x = x.to_device(Device::Cpu).contiguous();
     Tensor::write_safetensors(&[("sample", &x)], path).map_err(|e| Error::BadFile {
         path: path.to_path_buf(),
@@ -187,7 +187,7 @@ pub fn unet(a: UnetArgs) -> Result<()> {
     Ok(())
 }
 
-fn image_shape(model: &UNet2DModel) -> Result<(i64, i64)> {
+pub(super) fn image_shape(model: &UNet2DModel) -> Result<(i64, i64)> {
     let c = &model.config().raw;
     let s = c.sample_size.ok_or_else(|| {
         Error::invalid(

@@ -6,7 +6,9 @@
 //!   positions (ℓ = 1.5 px, s = 0.5): smooth random images whose exact score is known;
 //! - **molrg**: paper 004's mixture of low-rank Gaussians, `x = U_k a`, k uniform among K = 3,
 //!   `a ~ N(0, c² I_d)`, d = 4, with `U_k ∈ R^{64×d}` mutually orthogonal (QR of a seeded Gaussian
-//!   matrix) and `c = 0.5 √(64/d)` so that pixels have standard deviation 0.5 on average.
+//!   matrix) and `c = 0.5 √(64/d)` so that pixels have standard deviation 0.5 on average: the
+//!   [`LowRankMixture`] of [`molrg_mixture`], so a model trained on it can be set beside the closed
+//!   forms of [`crate::molrg`] (its posterior mean, Jacobian and rank).
 //!
 //! Synthetic sets are a fixed training set of `n` draws from `seed` (memorization can then be
 //! studied), drawn with our own generator (never tch's global one); the digits are always the
@@ -15,11 +17,11 @@
 use std::io::Read;
 use std::path::Path;
 
-use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+use crate::molrg::{Component, LowRankMixture, Mat};
 use crate::rng::{rng_from_seed, SimRng};
 
 /// Which images.
@@ -121,12 +123,40 @@ pub fn normal_tensor(rng: &mut SimRng, shape: &[i64]) -> Tensor {
     Tensor::from_slice(&v).view(shape)
 }
 
+/// Components K of the `molrg` images.
+pub const MOLRG_COMPONENTS: usize = 3;
+/// Subspace dimension d of the `molrg` images.
+pub const MOLRG_DIM: usize = 4;
+
 /// The orthonormal bases `U_k`, `[K, 64, d]`, of the `molrg` images for `seed`.
 pub fn molrg_bases(seed: u64, k: i64, d: i64) -> Tensor {
     let mut rng = rng_from_seed(seed);
     let g = normal_tensor(&mut rng, &[PIXELS, k * d]);
     let (q, _) = Tensor::linalg_qr(&g, "reduced");
     q.view([PIXELS, k, d]).permute([1, 0, 2]).contiguous()
+}
+
+/// The distribution of the `molrg` images of `seed` (pixels flattened row-major, 64 dimensions):
+/// K = 3 equally likely components, d = 4, variance `c² = 0.25 · 64/d` along every basis vector, no
+/// off-subspace noise.
+pub fn molrg_mixture(seed: u64) -> Result<LowRankMixture> {
+    let (k, d) = (MOLRG_COMPONENTS as i64, MOLRG_DIM as i64);
+    let u = molrg_bases(seed, k, d);
+    let var = 0.25 * PIXELS as f64 / d as f64;
+    let comps = (0..k)
+        .map(|j| {
+            let b = u.get(j).to_kind(Kind::Double).contiguous();
+            let v: Vec<f64> = Vec::<f64>::try_from(&b.view([-1]))?;
+            // row-major [64, d] → faer column-major
+            let basis = Mat::from_fn(PIXELS as usize, d as usize, |r, c| v[r * d as usize + c]);
+            Ok(Component {
+                basis,
+                variances: vec![var; d as usize],
+                weight: 1.0,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    LowRankMixture::new(comps, 0.0)
 }
 
 /// A training set of `n` images of `kind` (ignored for digits), `[N, 1, 8, 8]` f32 on the CPU.
@@ -142,15 +172,13 @@ pub fn training_set(kind: DataKind, n: usize, seed: u64) -> Result<Tensor> {
                 .view([n, 1, SIDE, SIDE]))
         }
         DataKind::Molrg => {
-            let (k, d) = (3i64, 4i64);
-            let u = molrg_bases(seed, k, d);
-            let c = 0.5 * (PIXELS as f64 / d as f64).sqrt();
+            let mix = molrg_mixture(seed)?;
             let mut rng = rng_from_seed(crate::rng::task_seed(seed, 1));
-            let comp: Vec<i64> = (0..n).map(|_| rng.random_range(0..k)).collect();
-            let comp = Tensor::from_slice(&comp);
-            let a = normal_tensor(&mut rng, &[n, d, 1]) * c;
-            let x = u.index_select(0, &comp).matmul(&a);
-            Ok(x.to_kind(Kind::Float).view([n, 1, SIDE, SIDE]))
+            let pts = mix.sample(n as usize, &mut rng).points; // 64 × n, one image per column
+            let v: Vec<f32> = (0..n as usize)
+                .flat_map(|i| pts.col_as_slice(i).iter().map(|&x| x as f32))
+                .collect();
+            Ok(Tensor::from_slice(&v).view([n, 1, SIDE, SIDE]))
         }
     }
 }

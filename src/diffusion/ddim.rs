@@ -51,6 +51,16 @@ impl Ddim {
         }
     }
 
+    /// The deterministic DDIM move (η = 0, no clipping) from `x_t` at timestep `t` to any timestep
+    /// `to` (earlier or later; negative for the end): `√ᾱ_to x̂₀ + √(1−ᾱ_to) ε̂` with `x̂₀, ε̂` from
+    /// the network's `output` at `t`. The sampler's step is this with `to = t − T/n`; a trajectory
+    /// can be read at any timestep between two of its steps with it.
+    pub fn jump(&self, output: &Tensor, t: i64, to: i64, x_t: &Tensor) -> Tensor {
+        let p = split_prediction(self.schedule.prediction, output, x_t, self.alpha_bar(t));
+        let a = self.alpha_bar(to);
+        p.x0 * a.sqrt() + p.eps * (1.0 - a).sqrt()
+    }
+
     /// One step from `x_t` at timestep `t` with the network's `output`; `noise` is required when
     /// `eta > 0`.
     pub fn step(

@@ -117,8 +117,14 @@ pub fn zoom(x: &Tensor, factor: i64) -> Tensor {
 /// Tiles `x: [N, C, H, W]` into `[C, rows·(H+pad)+pad, cols·(W+pad)+pad]` on a background of −1,
 /// `cols = ceil(√N)`.
 pub fn grid(x: &Tensor, pad: i64) -> Tensor {
+    let n = x.size()[0];
+    grid_cols(x, (n as f64).sqrt().ceil().max(1.0) as i64, pad)
+}
+
+/// [`grid`] with `cols` images per row (row-major: image i at row i / cols, column i % cols).
+pub fn grid_cols(x: &Tensor, cols: i64, pad: i64) -> Tensor {
     let (n, c, h, w) = x.size4().expect("grid input is [N, C, H, W]");
-    let cols = (n as f64).sqrt().ceil().max(1.0) as i64;
+    let cols = cols.max(1);
     let rows = (n + cols - 1) / cols;
     let out = Tensor::full(
         [c, rows * (h + pad) + pad, cols * (w + pad) + pad],

@@ -22,8 +22,8 @@ pub use config::{
 pub use ddim::Ddim;
 pub use ddpm::Ddpm;
 pub use sampling::{
-    ddim_invert, ddim_sample, ddim_sample_from, ddpm_sample, invert_and_reconstruct,
-    posterior_mean_x0, Denoiser, Inversion, InvertedPath,
+    ddim_invert, ddim_invert_to, ddim_sample, ddim_sample_from, ddim_sample_from_eta, ddpm_sample,
+    invert_and_reconstruct, posterior_mean_x0, Denoiser, Inversion, InvertedPath,
 };
 
 /// The shipped digits DDPM (`data/ddpm-digits`, a diffusers model folder of 1 × 8 × 8 images;

@@ -101,11 +101,44 @@ pub fn ddim_sample_from(
     x: &Tensor,
     start: usize,
 ) -> Result<Tensor> {
+    ddim_sample_from_eta(model, ddim, x, start, |_| 0.0, 0)
+}
+
+fn check_start(ddim: &Ddim, start: usize) -> Result<()> {
+    if start >= ddim.timesteps.len() {
+        return Err(crate::error::Error::invalid(
+            "start",
+            start,
+            format!(
+                "an index into the {} inference timesteps (0 .. {})",
+                ddim.timesteps.len(),
+                ddim.timesteps.len() - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// DDIM sampling from `x` at timestep `ddim.timesteps[start]` to the end with the step's η given by
+/// `eta(t)` (peers switch from η = 0 to η = 1 below 0.2 T after an edit); step i draws its noise by
+/// [`item_noise`]`(.., seed, i + 1)`, i counted from the first inference timestep, so runs that
+/// start at the same step share their noise.
+pub fn ddim_sample_from_eta(
+    model: &impl Denoiser,
+    ddim: &Ddim,
+    x: &Tensor,
+    start: usize,
+    eta: impl Fn(i64) -> f64,
+    seed: u64,
+) -> Result<Tensor> {
+    check_start(ddim, start)?;
     tch::no_grad(|| {
         let mut x = x.shallow_clone();
-        for &t in &ddim.timesteps[start..] {
+        for (i, &t) in ddim.timesteps.iter().enumerate().skip(start) {
             let out = model.output(&x, t)?;
-            x = ddim.step(&out, t, &x, 0.0, None)?.prev_sample;
+            let e = eta(t);
+            let z = (e > 0.0).then(|| item_noise(&x.size(), x.device(), seed, i as u64 + 1));
+            x = ddim.step(&out, t, &x, e, z.as_ref())?.prev_sample;
         }
         Ok(x)
     })
@@ -145,12 +178,25 @@ impl InvertedPath {
 /// DDIM inversion of clean images `x0` through the sampler's timesteps (see the module docs).
 /// Clipping is not applied.
 pub fn ddim_invert(model: &impl Denoiser, ddim: &Ddim, x0: &Tensor) -> Result<InvertedPath> {
+    ddim_invert_to(model, ddim, x0, 0)
+}
+
+/// DDIM inversion of `x0` up to the sampler's timestep `ddim.timesteps[start]` (the descending
+/// index [`ddim_sample_from`] starts at; 0 inverts all the way): the first half of an
+/// inversion–edit–regeneration.
+pub fn ddim_invert_to(
+    model: &impl Denoiser,
+    ddim: &Ddim,
+    x0: &Tensor,
+    start: usize,
+) -> Result<InvertedPath> {
+    check_start(ddim, start)?;
     let pred = ddim.schedule.prediction;
     tch::no_grad(|| {
         let mut x = x0.shallow_clone();
         let mut timesteps = Vec::with_capacity(ddim.timesteps.len());
         let mut latents = Vec::with_capacity(ddim.timesteps.len());
-        for &t in ddim.timesteps.iter().rev() {
+        for &t in ddim.timesteps[start..].iter().rev() {
             let a_prev = ddim.alpha_bar(ddim.previous_timestep(t));
             let a_t = ddim.alpha_bar(t);
             let out = model.output(&x, t)?;

@@ -399,3 +399,18 @@ pub fn train_ddpm(
         images_per_second: trained as f64 * b as f64 / train_time.max(1e-9),
     })
 }
+
+/// The settings a model folder was trained with (its `training.json`), `None` for a folder this
+/// trainer did not write (a downloaded model).
+pub fn training_config(dir: &Path) -> Result<Option<TrainDdpmConfig>> {
+    let path = dir.join(JSON_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    let json: TrainingJson = serde_json::from_str(&text).map_err(|e| Error::BadFile {
+        path: path.clone(),
+        reason: format!("not a training record: {e}"),
+    })?;
+    Ok(Some(json.config))
+}

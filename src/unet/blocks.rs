@@ -175,16 +175,24 @@ impl AttentionBlock {
         let q = split(self.to_q.forward(&tokens));
         let k = split(self.to_k.forward(&tokens));
         let v = split(self.to_v.forward(&tokens));
-        let a = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            0.0,
-            false,
-            None,
-            false,
-        );
+        // The fused kernel has no double backward on the CPU; Jacobian products (the input
+        // requires grad) take the explicit softmax(q kᵀ/√d) v, the same function.
+        let a = if x.requires_grad() {
+            (q.matmul(&k.transpose(-1, -2)) / (hd as f64).sqrt())
+                .softmax(-1, q.kind())
+                .matmul(&v)
+        } else {
+            Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                None::<Tensor>,
+                0.0,
+                false,
+                None,
+                false,
+            )
+        };
         let a = a.transpose(1, 2).reshape([b, -1, self.heads * hd]);
         let a = self.to_out.forward(&a);
         let a = a.transpose(-1, -2).reshape([b, c, h, w]);

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use tch::nn::{self, Module};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::blocks::{AttnSettings, DownBlock, MidBlock, ResnetSettings, UpBlock, UpChannels};
 use super::config::{DownBlockKind, UNetConfig, UpBlockKind, ValidUNetConfig};
@@ -202,7 +202,7 @@ impl UNet2DModel {
         Ok(())
     }
 
-    /// The network's output for images `x: [B, C, H, W]` (f32) at `timesteps` (a scalar, `[1]` or
+    /// The network's output for images `x: [B, C, H, W]` (converted to the weights' kind, f32 as loaded) at `timesteps` (a scalar, `[1]` or
     /// `[B]`, integer or float; diffusers' "timestep" index, 0..num_train_timesteps).
     pub fn forward(&self, x: &Tensor, timesteps: &Tensor) -> Result<Tensor> {
         self.forward_t(x, timesteps, false)
@@ -213,7 +213,9 @@ impl UNet2DModel {
         self.check_input(x, timesteps)?;
         let c = &self.config.raw;
         let b = x.size()[0];
-        let x = x.to_device(self.device()).to_kind(Kind::Float);
+        // the weights' kind: f32 as loaded, f64 after `var_store_mut().double()` (checks)
+        let kind = self.conv_in.ws.kind();
+        let x = x.to_device(self.device()).to_kind(kind);
         let x = if c.center_input_sample {
             2.0 * x - 1.0
         } else {
@@ -226,7 +228,8 @@ impl UNet2DModel {
             t.expand([b], false)
         };
         let t_emb =
-            timestep_embedding(&t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+            timestep_embedding(&t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift)
+                .to_kind(kind);
         let emb = self.time_embedding.forward(&t_emb);
         let mut h = self.conv_in.forward(&x);
         let mut skips = vec![h.shallow_clone()];

@@ -1,0 +1,577 @@
+//! Subcommands on the Jacobian of a pixel model (feature `torch`): `edit`, `jacobian-rank`,
+//! `jacobian-svd`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use polars::prelude::{Column, DataFrame};
+use tch::{Device, Kind, Tensor};
+
+use super::args::{self, List};
+use super::pixel::{device, image_shape, load, png_path};
+use crate::diffusion::{self, image, Ddim};
+use crate::editing::{self, EditDirections, EditSettings, RankSettings, Region};
+use crate::error::{Error, Result};
+use crate::jacobian::{full_jacobian, matrix_singular_values, top_singular, SubspaceIteration};
+use crate::plot::report::Report;
+use crate::plot::{measured_lines, FigureSpec};
+use crate::sweep::write_frame;
+use crate::torch::DeviceChoice;
+
+/// Finite numbers (any sign), comma-separated.
+fn strengths(s: &str) -> std::result::Result<List<f64>, String> {
+    s.split(',')
+        .map(|p| match p.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(format!(
+                "expected a comma-separated list of finite numbers, e.g. -6,-4,-2,0,2,4,6, got '{p}'"
+            )),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(List)
+}
+
+/// A number in (0, 1].
+fn fraction(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "expected a fraction of the diffusion time in (0, 1], e.g. 0.7, got '{s}'"
+        )),
+    }
+}
+
+fn region(s: &str) -> std::result::Result<Region, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+fn safetensors_path(s: &str) -> std::result::Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => Ok(p),
+        _ => Err(format!(
+            "expected a file name ending in .safetensors, got '{s}'"
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+pub struct EditArgs {
+    /// A diffusers model folder (default: the shipped digits model, data/ddpm-digits).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The image to edit (.png, the model's size); default: a sample generated from --seed.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Edit time as a fraction of T (the nearest inference timestep is used).
+    #[arg(long, default_value = "0.7", value_parser = fraction)]
+    t: f64,
+    /// Number of singular directions (>= 1).
+    #[arg(long, default_value = "3", value_parser = args::count(1))]
+    directions: usize,
+    /// Strengths λ (comma-separated; a 0 gives the plain reconstruction).
+    #[arg(long, default_value = "-6,-4,-2,0,2,4,6", value_parser = strengths)]
+    strengths: List<f64>,
+    /// DDIM steps of the inversion and of the generation (1 .. num_train_timesteps).
+    #[arg(long, default_value = "100", value_parser = args::count(1))]
+    steps: usize,
+    /// The grid (.png; rows: directions then the random control; columns: strengths); the table
+    /// goes next to it with the same stem and .csv.
+    #[arg(long, value_parser = png_path)]
+    out: PathBuf,
+    /// After the edit switch from η = 0 to η = 1 below this fraction of T (peers use 0.2).
+    #[arg(long, value_parser = fraction)]
+    eta_one_below: Option<f64>,
+    /// Edit only this pixel region r0:r1,c0:c1 (directions projected away from those that change
+    /// the rest of the image).
+    #[arg(long, value_parser = region)]
+    region: Option<Region>,
+    /// With --region: how many leading directions of the rest of the image are projected out.
+    #[arg(long, default_value = "8", value_parser = args::count(0))]
+    null_rank: usize,
+    /// Subspace iteration: stop when the singular values change by less than this (relative, > 0).
+    #[arg(long, default_value = "1e-4", value_parser = args::real(0.0, true))]
+    tol: f64,
+    /// Subspace iteration: at most this many iterations (>= 1).
+    #[arg(long, default_value = "50", value_parser = args::count(1))]
+    max_iter: usize,
+    /// Save the directions (safetensors) to re-apply them to other images.
+    #[arg(long, value_parser = safetensors_path)]
+    save_directions: Option<PathBuf>,
+    /// Apply directions saved by --save-directions instead of computing them here.
+    #[arg(long, value_parser = safetensors_path)]
+    load_directions: Option<PathBuf>,
+    /// Enlarge the grid by this integer factor (default: images at least 64 pixels wide).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=64))]
+    zoom: Option<i64>,
+    /// Seed of the generated image, the random control and the η = 1 noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "auto", value_parser = device)]
+    device: DeviceChoice,
+}
+
+/// `difftheory edit`.
+pub fn edit(a: EditArgs) -> Result<()> {
+    let model_dir = a.model.clone().unwrap_or_else(diffusion::digits_model_dir);
+    let (model, mut schedule, dev) = load(&model_dir, a.device)?;
+    let (c, s) = image_shape(&model)?;
+    schedule.raw.clip_sample = false;
+    let ddim = Ddim::new(schedule, a.steps)?;
+    let x0 = match &a.image {
+        Some(p) => {
+            let img = image::read_png(p)?;
+            let (h, w) = (img.size()[2], img.size()[3]);
+            if (h, w) != (s, s) {
+                return Err(Error::invalid(
+                    "image",
+                    format!("{} ({w}×{h} pixels)", p.display()),
+                    format!("the model works on {s}×{s} images"),
+                ));
+            }
+            image::match_channels(&img, c)?.to_device(dev)
+        }
+        None => {
+            let x_t = diffusion::sampling::initial_noise(&[1, c, s, s], dev, a.seed);
+            diffusion::ddim_sample(&model, &ddim, &x_t, 0.0, a.seed, |_, _, _| {})?.clamp(-1.0, 1.0)
+        }
+    };
+    let loaded = a
+        .load_directions
+        .as_deref()
+        .map(EditDirections::load)
+        .transpose()?;
+    let settings = EditSettings {
+        t: a.t,
+        strengths: a.strengths.0.clone(),
+        eta_one_below: a.eta_one_below,
+        seed: a.seed,
+        iteration: SubspaceIteration {
+            k: a.directions,
+            tol: a.tol,
+            max_iter: a.max_iter,
+            seed: a.seed as i64,
+        },
+        region: a.region.clone(),
+        null_rank: a.null_rank,
+    };
+    let start = Instant::now();
+    let out = editing::edit(&model, &ddim, &x0, &settings, loaded)?;
+    let d = &out.directions;
+    eprintln!(
+        "[edit] timestep {} of {} (t = {:.2} T), {} DDIM steps on {dev:?}; reconstruction rmse {:.3e}",
+        out.timestep,
+        ddim.schedule.num_train_timesteps(),
+        out.timestep as f64 / ddim.schedule.num_train_timesteps() as f64,
+        a.steps,
+        out.reconstruction_rmse
+    );
+    if a.load_directions.is_some() {
+        eprintln!(
+            "[edit] {} directions loaded; ‖J v‖ here: {:.4?}",
+            d.len(),
+            d.sigma
+        );
+    } else {
+        eprintln!(
+            "[edit] top {} directions in {:.2} s: σ = {:.4?}, residuals {}, {} iterations{}",
+            d.len(),
+            d.seconds,
+            d.sigma,
+            sci(&d.residuals),
+            d.iterations,
+            if d.converged {
+                ""
+            } else {
+                " (tolerance not met: raise --max-iter)"
+            }
+        );
+    }
+    if let Some(p) = &a.save_directions {
+        d.save(p)?;
+        eprintln!("[edit] directions saved to {}", p.display());
+    }
+    let zoom = a.zoom.unwrap_or((64 / s).max(1));
+    let cols = a.strengths.0.len() as i64;
+    image::write_png(
+        &a.out,
+        &image::zoom(&image::grid_cols(&out.images, cols, 1), zoom),
+    )?;
+    let csv = a.out.with_extension("csv");
+    write_frame(&edit_table(&out.rows)?, &csv)?;
+    println!("direction  sigma      strength  predicted  measured   image_change");
+    for r in &out.rows {
+        println!(
+            "{:<10} {:<10.4} {:<9} {:<10.4} {:<10.4} {:.4}",
+            r.direction, r.sigma, r.strength, r.predicted_change, r.measured_change, r.image_change
+        );
+    }
+    eprintln!(
+        "[edit] {} in {:.1} s -> {} and {}",
+        model_dir.display(),
+        start.elapsed().as_secs_f64(),
+        a.out.display(),
+        csv.display()
+    );
+    Ok(())
+}
+
+fn edit_table(rows: &[editing::EditRow]) -> Result<DataFrame> {
+    let col = |name: &str, f: fn(&editing::EditRow) -> f64| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<f64>>())
+    };
+    Ok(DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "direction".into(),
+                rows.iter()
+                    .map(|r| r.direction.clone())
+                    .collect::<Vec<String>>(),
+            ),
+            col("sigma", |r| r.sigma),
+            col("strength", |r| r.strength),
+            col("predicted_change", |r| r.predicted_change),
+            col("measured_change", |r| r.measured_change),
+            col("image_change", |r| r.image_change),
+        ],
+    )?)
+}
+
+#[derive(Args, Debug)]
+pub struct JacobianRankArgs {
+    /// A diffusers model folder (default: the shipped digits model, data/ddpm-digits).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Signal-to-noise ratios ᾱ_t/(1 − ᾱ_t) (> 0; the nearest timestep is used).
+    #[arg(long, default_value = "0.04,0.3,1.67,10,50,500", value_parser = args::reals(0.0, true))]
+    snr: List<f64>,
+    /// Sampling trajectories (>= 1).
+    #[arg(long, default_value = "8", value_parser = args::count(1))]
+    samples: usize,
+    /// DDIM steps of each trajectory (1 .. num_train_timesteps).
+    #[arg(long, default_value = "50", value_parser = args::count(1))]
+    steps: usize,
+    /// The η of the numerical rank (0 < η <= 1).
+    #[arg(long, default_value = "0.99", value_parser = args::real(0.0, true))]
+    eta: f64,
+    /// Seed of the trajectories' initial noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the table here (.csv, .parquet or .json) instead of printing it.
+    #[arg(long, value_parser = args::table_path)]
+    out: Option<PathBuf>,
+    /// Write a self-contained HTML report (figure and table).
+    #[arg(long, value_parser = args::html_path)]
+    report: Option<PathBuf>,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "auto", value_parser = device)]
+    device: DeviceChoice,
+}
+
+/// `[1.2e-5, 3.0e-4]`.
+fn sci(xs: &[f64]) -> String {
+    let v: Vec<String> = xs.iter().map(|x| format!("{x:.1e}")).collect();
+    format!("[{}]", v.join(", "))
+}
+
+fn mean_sem(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (m, f64::NAN);
+    }
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, (v / n).sqrt())
+}
+
+/// `difftheory jacobian-rank`.
+pub fn jacobian_rank(a: JacobianRankArgs) -> Result<()> {
+    if a.eta > 1.0 {
+        return Err(Error::invalid("eta", a.eta, "0 < eta <= 1, e.g. 0.99"));
+    }
+    let model_dir = a.model.clone().unwrap_or_else(diffusion::digits_model_dir);
+    let (model, schedule, dev) = load(&model_dir, a.device)?;
+    let (c, s) = image_shape(&model)?;
+    let ddim = Ddim::new(schedule, a.steps)?;
+    let mixture = match diffusion::train::training_config(&model_dir)? {
+        Some(cfg) if cfg.data == "molrg" => Some(diffusion::data::molrg_mixture(cfg.seed)?),
+        _ => None,
+    };
+    let settings = RankSettings {
+        snr: a.snr.0.clone(),
+        samples: a.samples,
+        eta: a.eta,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let pts = editing::rank_along_trajectories(
+        &model,
+        &ddim,
+        [c, s, s],
+        dev,
+        &settings,
+        mixture.as_ref(),
+    )?;
+    let dim = (c * s * s) as f64;
+    let mut cols: Vec<(&str, Vec<f64>)> = vec![
+        ("snr", vec![]),
+        ("rank", vec![]),
+        ("rank_ratio", vec![]),
+        ("rank_sem", vec![]),
+        ("rank_ratio_sem", vec![]),
+        ("timestep", vec![]),
+        ("model_snr", vec![]),
+    ];
+    let mut cf: Vec<(&str, Vec<f64>)> = vec![
+        ("rank_closed_form", vec![]),
+        ("rank_closed_form_sem", vec![]),
+    ];
+    for p in &pts {
+        let r: Vec<f64> = p.ranks.iter().map(|&r| r as f64).collect();
+        let (m, se) = mean_sem(&r);
+        for (i, v) in [
+            p.snr,
+            m,
+            m / dim,
+            se,
+            se / dim,
+            p.timestep as f64,
+            p.model_snr,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            cols[i].1.push(v);
+        }
+        if let Some(e) = &p.closed_form_ranks {
+            let r: Vec<f64> = e.iter().map(|&r| r as f64).collect();
+            let (m, se) = mean_sem(&r);
+            cf[0].1.push(m);
+            cf[1].1.push(se);
+        }
+    }
+    if mixture.is_some() {
+        cols.extend(cf);
+    }
+    let mut columns: Vec<Column> = cols
+        .into_iter()
+        .map(|(n, v)| Column::new(n.into(), v))
+        .collect();
+    columns.push(Column::new(
+        "samples".into(),
+        vec![a.samples as i64; pts.len()],
+    ));
+    let frame = DataFrame::new(pts.len(), columns)?;
+    eprintln!(
+        "[jacobian-rank] {} trajectories × {} SNRs, D = {dim} on {dev:?} in {:.1} s",
+        a.samples,
+        pts.len(),
+        start.elapsed().as_secs_f64()
+    );
+    match &a.out {
+        Some(p) => write_frame(&frame, p)?,
+        None => println!("{frame}"),
+    }
+    if let Some(path) = &a.report {
+        let fig = rank_figure(&frame, mixture.is_some(), dim)?;
+        Report::new("Jacobian rank along sampling trajectories")
+            .text(&format!(
+                "difftheory jacobian-rank on {}: numerical rank (η = {}) of ∂x̂₀/∂x_t, {} DDIM trajectories of {} steps.",
+                model_dir.display(),
+                a.eta,
+                a.samples,
+                a.steps
+            ))
+            .figure(&fig)
+            .table(&frame)
+            .write(path)?;
+        eprintln!("[jacobian-rank] wrote report {}", path.display());
+    }
+    Ok(())
+}
+
+fn rank_figure(frame: &DataFrame, closed_form: bool, dim: f64) -> Result<crate::plot::Figure> {
+    let col = |n: &str| crate::sweep::f64_column(frame, n);
+    let (snr, ratio, sem) = (col("snr")?, col("rank_ratio")?, col("rank_ratio_sem")?);
+    let mut src = vec!["model"; snr.len()];
+    let (mut x, mut y, mut e) = (snr.clone(), ratio, sem);
+    if closed_form {
+        let r = col("rank_closed_form")?;
+        let rs = col("rank_closed_form_sem")?;
+        x.extend(&snr);
+        y.extend(r.iter().map(|v| v / dim));
+        e.extend(rs.iter().map(|v| v / dim));
+        src.extend(vec!["MoLRG closed form"; snr.len()]);
+    }
+    let long = DataFrame::new(
+        x.len(),
+        vec![
+            Column::new("snr".into(), x),
+            Column::new("rank_ratio".into(), y),
+            Column::new("sem".into(), e),
+            Column::new("source".into(), src),
+        ],
+    )?;
+    let spec = FigureSpec::new(
+        "Numerical rank of the Jacobian of x̂₀ (η = 0.99)",
+        "SNR = ᾱ/(1 − ᾱ)",
+        "rank / D",
+    )
+    .log_x();
+    measured_lines(&long, "snr", "rank_ratio", "sem", Some("source"), &spec)
+}
+
+#[derive(Args, Debug)]
+pub struct JacobianSvdArgs {
+    /// A diffusers model folder (default: the shipped digits model, data/ddpm-digits).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// A safetensors file whose tensor `sample` is the point x_t, [1, C, H, W]; default: N(0, I)
+    /// noise from --seed.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// The integer timestep (0 .. num_train_timesteps − 1).
+    #[arg(long)]
+    timestep: i64,
+    /// Number of singular triplets (>= 1).
+    #[arg(long, default_value = "8", value_parser = args::count(1))]
+    k: usize,
+    /// Stop when the singular values change by less than this (relative, > 0).
+    #[arg(long, default_value = "1e-4", value_parser = args::real(0.0, true))]
+    tol: f64,
+    /// At most this many iterations (>= 1).
+    #[arg(long, default_value = "50", value_parser = args::count(1))]
+    max_iter: usize,
+    /// Also form the full Jacobian (D backward products), take its SVD and compare.
+    #[arg(long)]
+    full: bool,
+    /// VJPs per backward pass when forming the full Jacobian (>= 1).
+    #[arg(long, default_value = "64", value_parser = args::count(1))]
+    batch: usize,
+    /// Compute in f64 (the model's weights converted) instead of f32.
+    #[arg(long)]
+    double: bool,
+    /// Save the right singular vectors as edit directions (safetensors, for edit --load-directions).
+    #[arg(long, value_parser = safetensors_path)]
+    out: Option<PathBuf>,
+    /// Seed of the default point and of the subspace iteration's start.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "auto", value_parser = device)]
+    device: DeviceChoice,
+}
+
+fn read_point(path: &Path) -> Result<Tensor> {
+    let tensors = Tensor::read_safetensors(path).map_err(|e| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("not a readable safetensors file: {e}"),
+    })?;
+    tensors
+        .into_iter()
+        .find(|(k, _)| k == "sample")
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::BadFile {
+            path: path.to_path_buf(),
+            reason: "no tensor named `sample`".into(),
+        })
+}
+
+/// `difftheory jacobian-svd`: the top-k singular triplets of `∂x̂₀/∂x_t` at one point, timed; with
+/// `--full` against the SVD of the full Jacobian.
+pub fn jacobian_svd(a: JacobianSvdArgs) -> Result<()> {
+    let model_dir = a.model.clone().unwrap_or_else(diffusion::digits_model_dir);
+    let (mut model, schedule, dev) = load(&model_dir, a.device)?;
+    let t_max = schedule.num_train_timesteps() as i64;
+    if !(0..t_max).contains(&a.timestep) {
+        return Err(Error::invalid(
+            "timestep",
+            a.timestep,
+            format!("expected 0 to {}", t_max - 1),
+        ));
+    }
+    let (c, s) = image_shape(&model)?;
+    let kind = if a.double { Kind::Double } else { Kind::Float };
+    if a.double {
+        model.var_store_mut().double();
+    }
+    let x = match &a.input {
+        Some(p) => read_point(p)?,
+        None => diffusion::sampling::initial_noise(&[1, c, s, s], Device::Cpu, a.seed),
+    };
+    if x.size() != [1, c, s, s] {
+        return Err(Error::invalid(
+            "input",
+            format!("a tensor of shape {:?}", x.size()),
+            format!("one point of the model's shape [1, {c}, {s}, {s}]"),
+        ));
+    }
+    let x = x.to_kind(kind).to_device(dev);
+    let f = |x: &Tensor| diffusion::posterior_mean_x0(&model, &schedule, x, a.timestep);
+    let cfg = SubspaceIteration {
+        k: a.k,
+        tol: a.tol,
+        max_iter: a.max_iter,
+        seed: a.seed as i64,
+    };
+    let sync = || {
+        if dev != Device::Cpu {
+            tch::Cuda::synchronize(0);
+        }
+    };
+    let t0 = Instant::now();
+    let tr = top_singular(&f, &x, cfg)?;
+    sync();
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "subspace iteration: top {} in {:.3} s ({} iterations, {}converged) on {dev:?}, D = {}",
+        a.k,
+        secs,
+        tr.iterations,
+        if tr.converged { "" } else { "not " },
+        c * s * s
+    );
+    println!("sigma: {:.6?}", tr.values);
+    println!("residuals: {}", sci(&tr.residuals));
+    if a.full {
+        let t0 = Instant::now();
+        let jac = full_jacobian(&f, &x, a.batch)?;
+        let sv = matrix_singular_values(&jac)?;
+        let full_secs = t0.elapsed().as_secs_f64();
+        let rel = tr
+            .values
+            .iter()
+            .zip(&sv)
+            .map(|(a, b)| (a - b).abs() / sv[0])
+            .fold(0.0, f64::max);
+        println!(
+            "full Jacobian + SVD: {:.3} s; top {} sigma {:.6?}",
+            full_secs,
+            a.k,
+            &sv[..a.k.min(sv.len())]
+        );
+        println!(
+            "max |sigma_iter − sigma_svd| / sigma_1 = {rel:.2e}; time ratio full/iteration = {:.2}",
+            full_secs / secs
+        );
+    }
+    if let Some(p) = &a.out {
+        EditDirections {
+            right: tr.right,
+            sigma: tr.values,
+            timestep: a.timestep,
+            residuals: tr.residuals,
+            iterations: tr.iterations,
+            converged: tr.converged,
+            seconds: secs,
+        }
+        .save(p)?;
+        eprintln!("[jacobian-svd] directions saved to {}", p.display());
+    }
+    Ok(())
+}
