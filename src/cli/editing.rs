@@ -72,7 +72,7 @@ pub struct EditArgs {
     #[arg(long, default_value = "3", value_parser = args::count(1))]
     directions: usize,
     /// Strengths λ (comma-separated; a 0 gives the plain reconstruction).
-    #[arg(long, default_value = "-6,-4,-2,0,2,4,6", value_parser = strengths)]
+    #[arg(long, default_value = "-6,-4,-2,0,2,4,6", value_parser = strengths, allow_hyphen_values = true)]
     strengths: List<f64>,
     /// DDIM steps of the inversion and of the generation (1 .. num_train_timesteps).
     #[arg(long, default_value = "100", value_parser = args::count(1))]
@@ -247,7 +247,7 @@ pub struct JacobianRankArgs {
     #[arg(long)]
     model: Option<PathBuf>,
     /// Signal-to-noise ratios ᾱ_t/(1 − ᾱ_t) (> 0; the nearest timestep is used).
-    #[arg(long, default_value = "0.04,0.3,1.67,10,50,500", value_parser = args::reals(0.0, true))]
+    #[arg(long, default_value = "0.04,0.3,1.67,10,50,500", value_parser = args::reals(0.0, true), allow_hyphen_values = true)]
     snr: List<f64>,
     /// Sampling trajectories (>= 1).
     #[arg(long, default_value = "8", value_parser = args::count(1))]

@@ -220,7 +220,9 @@ pub fn sample(a: SampleArgs) -> Result<()> {
             })?
         }
     };
-    image::write_png(&a.out, &image::zoom(&image::grid(&x0, 2), a.zoom))?;
+    // one image is written as it is (no frame), ready for `invert` or `edit`
+    let pad = if a.n == 1 { 0 } else { 2 };
+    image::write_png(&a.out, &image::zoom(&image::grid(&x0, pad), a.zoom))?;
     if let Some(p) = &a.tensor_out {
         write_sample(p, &x0)?;
     }
