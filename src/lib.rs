@@ -48,6 +48,10 @@ pub mod torch;
 pub mod trained;
 #[cfg(feature = "torch")]
 pub mod unet;
+/// The tch crate this one is built with (notebooks `use difftheory::tch::Tensor` without a second
+/// `:dep`).
+#[cfg(feature = "torch")]
+pub use tch;
 pub mod vecmath;
 
 pub use error::{Error, Result};
@@ -71,7 +75,7 @@ pub mod prelude {
         f64_column, read_frame, rows_where, summarize, write_frame, Grid, Progress, Record, Sweep,
         SweepResult, Value,
     };
-    pub use polars::prelude::DataFrame;
+    pub use polars::prelude::{Column, DataFrame};
 }
 
 /// Versions and features this build was made with.

@@ -201,7 +201,7 @@ pub fn edit(a: EditArgs) -> Result<()> {
         &image::zoom(&image::grid_cols(&out.images, cols, 1), zoom),
     )?;
     let csv = a.out.with_extension("csv");
-    write_frame(&edit_table(&out.rows)?, &csv)?;
+    write_frame(&out.table()?, &csv)?;
     println!("direction  sigma      strength  predicted  measured   image_change");
     for r in &out.rows {
         println!(
@@ -217,28 +217,6 @@ pub fn edit(a: EditArgs) -> Result<()> {
         csv.display()
     );
     Ok(())
-}
-
-fn edit_table(rows: &[editing::EditRow]) -> Result<DataFrame> {
-    let col = |name: &str, f: fn(&editing::EditRow) -> f64| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<f64>>())
-    };
-    Ok(DataFrame::new(
-        rows.len(),
-        vec![
-            Column::new(
-                "direction".into(),
-                rows.iter()
-                    .map(|r| r.direction.clone())
-                    .collect::<Vec<String>>(),
-            ),
-            col("sigma", |r| r.sigma),
-            col("strength", |r| r.strength),
-            col("predicted_change", |r| r.predicted_change),
-            col("measured_change", |r| r.measured_change),
-            col("image_change", |r| r.image_change),
-        ],
-    )?)
 }
 
 #[derive(Args, Debug)]

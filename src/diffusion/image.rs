@@ -2,7 +2,6 @@
 //! [−1, 1] (diffusers' convention, `x = 2 · level/255 − 1`), and sample grids.
 
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
@@ -66,6 +65,12 @@ pub fn match_channels(x: &Tensor, channels: i64) -> Result<Tensor> {
 
 /// Writes `x: [C, H, W]` (C = 1 or 3, values in [−1, 1], clamped) as an 8-bit PNG.
 pub fn write_png(path: &Path, x: &Tensor) -> Result<()> {
+    let bytes = png_bytes(x)?;
+    std::fs::write(path, bytes).map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// `x: [C, H, W]` (C = 1 or 3, values in [−1, 1], clamped) encoded as an 8-bit PNG in memory.
+pub fn png_bytes(x: &Tensor) -> Result<Vec<u8>> {
     let size = x.size();
     if size.len() != 3 || !(size[0] == 1 || size[0] == 3) {
         return Err(Error::invalid(
@@ -87,21 +92,56 @@ pub fn write_png(path: &Path, x: &Tensor) -> Result<()> {
         .contiguous()
         .view([-1]);
     let data = Vec::<u8>::try_from(&bytes).map_err(Error::from)?;
-    let file = File::create(path).map_err(|e| Error::io("cannot write", path, e))?;
-    let mut enc = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w as u32, h as u32);
     enc.set_color(if c == 1 {
         png::ColorType::Grayscale
     } else {
         png::ColorType::Rgb
     });
     enc.set_depth(png::BitDepth::Eight);
-    let io_err = |e: png::EncodingError| Error::BadFile {
-        path: path.to_path_buf(),
-        reason: format!("cannot write PNG: {e}"),
+    let enc_err = |e: png::EncodingError| {
+        Error::invalid(
+            "image",
+            format!("{size:?}"),
+            format!("encodable as PNG ({e})"),
+        )
     };
-    let mut wr = enc.write_header().map_err(io_err)?;
-    wr.write_image_data(&data).map_err(io_err)?;
-    wr.finish().map_err(io_err)
+    let mut wr = enc.write_header().map_err(enc_err)?;
+    wr.write_image_data(&data).map_err(enc_err)?;
+    wr.finish().map_err(enc_err)?;
+    Ok(out)
+}
+
+/// An image shown inline in a notebook (evcxr's `image/png` display) and kept in the exported
+/// HTML as a data URI.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// The PNG file's bytes.
+    pub png: Vec<u8>,
+}
+
+impl Picture {
+    /// `x: [C, H, W]` in [−1, 1], enlarged `zoom` times (nearest neighbour).
+    pub fn new(x: &Tensor, zoom_factor: i64) -> Result<Self> {
+        Ok(Self {
+            png: png_bytes(&zoom(x, zoom_factor))?,
+        })
+    }
+
+    /// A grid of `x: [N, C, H, W]`, `cols` per row, enlarged `zoom` times.
+    pub fn grid(x: &Tensor, cols: i64, zoom_factor: i64) -> Result<Self> {
+        Self::new(&grid_cols(x, cols, 1), zoom_factor)
+    }
+
+    /// The notebook display (called by evcxr for a cell's last value).
+    pub fn evcxr_display(&self) {
+        use base64::Engine;
+        println!(
+            "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
+            base64::engine::general_purpose::STANDARD.encode(&self.png)
+        );
+    }
 }
 
 /// Nearest-neighbour enlargement of an image `[C, H, W]` by an integer factor (each pixel becomes a

@@ -33,6 +33,13 @@ pub fn digits_model_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ddpm-digits")
 }
 
+/// The shipped DDPM of the `molrg` images (`data/ddpm-molrg`, 1 × 8 × 8, trained on the mixture
+/// [`data::molrg_mixture`]`(1)`; `data/README.md` gives the command): the model whose Jacobian
+/// rank is set beside the MoLRG closed form.
+pub fn molrg_model_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ddpm-molrg")
+}
+
 /// The result of one scheduler step.
 #[derive(Debug)]
 pub struct StepOutput {

@@ -387,6 +387,34 @@ pub struct EditOutcome {
     pub rows: Vec<EditRow>,
 }
 
+impl EditOutcome {
+    /// The table: `direction, sigma, strength, predicted_change, measured_change, image_change`,
+    /// one row per direction (the control last) and strength.
+    pub fn table(&self) -> Result<polars::prelude::DataFrame> {
+        use polars::prelude::{Column, DataFrame};
+        let rows = &self.rows;
+        let col = |name: &str, f: fn(&EditRow) -> f64| {
+            Column::new(name.into(), rows.iter().map(f).collect::<Vec<f64>>())
+        };
+        Ok(DataFrame::new(
+            rows.len(),
+            vec![
+                Column::new(
+                    "direction".into(),
+                    rows.iter()
+                        .map(|r| r.direction.clone())
+                        .collect::<Vec<String>>(),
+                ),
+                col("sigma", |r| r.sigma),
+                col("strength", |r| r.strength),
+                col("predicted_change", |r| r.predicted_change),
+                col("measured_change", |r| r.measured_change),
+                col("image_change", |r| r.image_change),
+            ],
+        )?)
+    }
+}
+
 /// DDIM from `x` (a batch at `ddim.timesteps[start]`) to 0: η = 0, or η = 1 below `eta_one_below·T`,
 /// with one noise draw per step shared by the whole batch (edits differ only by the edit).
 fn regenerate(

@@ -80,6 +80,19 @@ impl Figure {
         self
     }
 
+    /// The figure with one more set of markers `(xs, ys)` named `name` (measured points without
+    /// error bars). Non-finite points are left out.
+    pub fn with_points(mut self, xs: &[f64], ys: &[f64], name: &str) -> Self {
+        let (x, y) = finite_pairs(xs, ys);
+        self.plot.add_trace(
+            Scatter::new(x, y)
+                .mode(Mode::Markers)
+                .marker(Marker::new().size(9))
+                .name(name),
+        );
+        self
+    }
+
     /// The figure's JSON (`{"data": [...], "layout": {...}}`).
     pub fn to_json(&self) -> String {
         self.plot.to_json()
@@ -143,6 +156,11 @@ impl FigureSpec {
     /// Logarithmic x axis.
     pub fn log_x(mut self) -> Self {
         self.log_x = true;
+        self
+    }
+    /// Logarithmic y axis.
+    pub fn log_y(mut self) -> Self {
+        self.log_y = true;
         self
     }
 

@@ -196,6 +196,33 @@ fn divides(name: &str, channels: usize, groups: usize) -> Result<()> {
 }
 
 impl UNetConfig {
+    /// The configuration of google/ddpm-cifar10-32 (3 × 32 × 32, channels 128/256/256/256, two
+    /// resnets per level, attention at 16 × 16; 35.7 M parameters): with random weights, the
+    /// benchmark size of the U-Net and of the Jacobian methods.
+    pub fn ddpm_cifar10_32() -> Self {
+        let blocks = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Self {
+            sample_size: Some(32),
+            in_channels: 3,
+            out_channels: 3,
+            block_out_channels: vec![128, 256, 256, 256],
+            layers_per_block: 2,
+            norm_eps: 1e-6,
+            downsample_padding: 0,
+            flip_sin_to_cos: false,
+            freq_shift: 1.0,
+            attention_head_dim: None,
+            down_block_types: blocks(&[
+                "DownBlock2D",
+                "AttnDownBlock2D",
+                "DownBlock2D",
+                "DownBlock2D",
+            ]),
+            up_block_types: blocks(&["UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"]),
+            ..Default::default()
+        }
+    }
+
     /// Reads `config.json`; a missing file, bad JSON or a bad value is an error naming it.
     pub fn from_file(path: &Path) -> Result<ValidUNetConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;

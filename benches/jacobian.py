@@ -1,0 +1,127 @@
+"""Top-8 singular directions of the posterior-mean Jacobian of the cifar10-32 U-Net (D = 3072, random
+weights), three ways, side by side on this machine:
+
+  1. block subspace iteration in Rust (`difftheory jacobian-svd`: JVP by double backward, VJP);
+  2. the full Jacobian (3072 VJPs, batches of 64) and its SVD, in Rust (`jacobian-svd --full`);
+  3. the same subspace iteration in PyTorch from Python with torch.func (forward-mode JVP, VJP).
+
+    python3 -m venv /tmp/ugen && /tmp/ugen/bin/pip install torch==2.13.0 diffusers safetensors numpy
+    HF_HUB_OFFLINE=1 /tmp/ugen/bin/python benches/jacobian.py [--exe target/release/difftheory] [--iters 10]
+
+Both sides run the same weights (saved by diffusers, loaded by `difftheory`), at the same point x_t
+(a seeded N(0, I) tensor) and timestep 700, in f32 on the CPU, for a fixed number of iterations
+(tolerance 1e-30, so neither side stops early: equal work), each followed by one JVP block for the
+residuals. Reported: seconds of each, the ratios Rust-iteration / full-SVD and Rust / PyTorch (< 1:
+Rust faster), and the largest relative difference of the singular values between the methods.
+
+Build the binary first (`cargo build --release --features torch`).
+
+Measured: see the numbers printed at the end of the run and the closing note of the editing issue;
+the machine's load is printed with them (a shared 2-core machine varies by several times).
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from diffusers import DDPMScheduler, UNet2DModel  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+from torch.func import jvp, vjp  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CIFAR10 = dict(
+    sample_size=32, in_channels=3, out_channels=3, block_out_channels=(128, 256, 256, 256),
+    layers_per_block=2, norm_eps=1e-6, downsample_padding=0, flip_sin_to_cos=False, freq_shift=1,
+    attention_head_dim=None, down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+)
+T = 700
+
+
+def torch_subspace_iteration(f, x, k, iters, seed):
+    """The algorithm of `difftheory::jacobian::top_singular`, in torch.func: V ← QR(randn);
+    repeat {U ← QR(J V); W = Jᵀ U; WᵀW = B S² Bᵀ; V ← W B S⁻¹; U ← U B}; residuals ‖J v − σ u‖/σ₁."""
+    d = x.numel()
+    shape = x.shape[1:]
+    xb = x.repeat(k, 1, 1, 1)
+    gen = torch.Generator().manual_seed(seed)
+    v, _ = torch.linalg.qr(torch.randn(d, k, generator=gen))
+
+    def stack(m):  # [D, k] → [k, C, H, W]
+        return m.T.reshape(k, *shape)
+
+    def flat(t):  # [k, C, H, W] → [D, k]
+        return t.reshape(k, -1).T
+
+    _, pullback = vjp(f, xb)
+    for _ in range(iters):
+        _, jv = jvp(f, (xb,), (stack(v),))
+        u, _ = torch.linalg.qr(flat(jv))
+        (w,) = pullback(stack(u))
+        w = flat(w)
+        s2, b = torch.linalg.eigh(w.T @ w)
+        s2, b = s2.flip(0).clamp_min(0), b.flip(1)
+        s = s2.sqrt()
+        v = w @ b / s.clamp_min(s[0] * 1e-12)
+        u = u @ b
+    _, jv = jvp(f, (xb,), (stack(v),))
+    res = (flat(jv) - u * s).norm(dim=0) / s[0]
+    return s, res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--exe", default=str(ROOT / "target" / "release" / "difftheory"))
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--no-full", action="store_true", help="skip the full Jacobian (3072 VJPs: minutes)")
+    args = ap.parse_args()
+    exe = os.environ.get("DIFFTHEORY_EXE", args.exe)
+    tmp = Path(tempfile.mkdtemp(prefix="jacobian-bench-"))
+    torch.manual_seed(0)
+    model = UNet2DModel(**CIFAR10).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.save_pretrained(tmp / "model", safe_serialization=True)
+    DDPMScheduler().save_pretrained(tmp / "model")
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    save_file({"sample": x}, tmp / "x.safetensors")
+    alpha_bar = DDPMScheduler().alphas_cumprod[T].item()
+    a, s = alpha_bar ** 0.5, (1 - alpha_bar) ** 0.5
+
+    def f(xt):
+        return (xt - s * model(xt, T).sample) / a
+
+    print(f"cifar10-32 U-Net, random weights, D = 3072, top {args.k}, {args.iters} iterations, timestep {T}; "
+          f"torch {torch.__version__} on {torch.get_num_threads()} threads; load {os.getloadavg()[0]:.1f}")
+    base = [exe, "jacobian-svd", "--model", str(tmp / "model"), "--input", str(tmp / "x.safetensors"),
+            "--timestep", str(T), "--k", str(args.k), "--tol", "1e-30", "--max-iter", str(args.iters),
+            "--device", "cpu"]
+    out = subprocess.run(base + ([] if args.no_full else ["--full"]), capture_output=True, text=True, check=True).stdout
+    rs = float(re.search(r"top \d+ in ([0-9.]+) s", out).group(1))
+    rs_sigma = [float(v) for v in re.search(r"sigma: \[([^\]]*)\]", out).group(1).split(",")]
+    print(out.strip())
+    t0 = time.perf_counter()
+    py_sigma, py_res = torch_subspace_iteration(f, x, args.k, args.iters, seed=1)
+    py = time.perf_counter() - t0
+    print(f"torch.func subspace iteration: {py:.2f} s; sigma {[round(v, 6) for v in py_sigma.tolist()]}; "
+          f"residuals {[f'{r:.1e}' for r in py_res.tolist()]}")
+    diff = max(abs(p - r) for p, r in zip(py_sigma.tolist(), rs_sigma)) / rs_sigma[0]
+    print(f"\nsubspace iteration: rust {rs:.2f} s, torch.func {py:.2f} s, ratio rust/torch.func {rs / py:.2f}; "
+          f"max |sigma_rust − sigma_torch| / sigma_1 = {diff:.1e}")
+    if not args.no_full:
+        full = float(re.search(r"full Jacobian \+ SVD: ([0-9.]+) s", out).group(1))
+        print(f"full Jacobian + SVD (rust): {full:.1f} s; ratio iteration/full {rs / full:.3f} "
+              f"(the iteration is {full / rs:.1f}x faster)")
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
