@@ -102,6 +102,19 @@ pub fn digits() -> Result<(Tensor, Vec<u8>)> {
     Ok((Tensor::from_slice(&pixels).view([n, 1, SIDE, SIDE]), labels))
 }
 
+/// Digit `i` (0..1797) of the shipped data as `[1, 1, 8, 8]` in [−1, 1], with its label.
+pub fn digit(i: usize) -> Result<(Tensor, u8)> {
+    let (x, labels) = digits()?;
+    if i >= labels.len() {
+        return Err(Error::invalid(
+            "digit",
+            i,
+            format!("an index below {}", labels.len()),
+        ));
+    }
+    Ok((x.narrow(0, i as i64, 1), labels[i]))
+}
+
 /// The covariance of the `gaussian` images, `[64, 64]` (f64).
 pub fn gaussian_covariance() -> Tensor {
     let (ell, s) = (1.5f64, 0.5f64);

@@ -179,3 +179,25 @@ pub fn grid_cols(x: &Tensor, cols: i64, pad: i64) -> Tensor {
     }
     out
 }
+
+/// Images `[1, C, H, W]` (or batches) stacked along the batch dimension, on the CPU.
+pub fn stack(images: &[&Tensor]) -> Tensor {
+    let v: Vec<Tensor> = images.iter().map(|t| t.to_device(Device::Cpu)).collect();
+    Tensor::cat(&v, 0)
+}
+
+/// `x / max|x|`: any tensor (a noisy latent) brought into the grey range [−1, 1] to be looked at.
+pub fn normalize(x: &Tensor) -> Tensor {
+    let m = x.abs().max().double_value(&[]).max(f64::MIN_POSITIVE);
+    x / m
+}
+
+/// Root mean square of `a − b` over all elements.
+pub fn rmse(a: &Tensor, b: &Tensor) -> f64 {
+    (a.to_device(Device::Cpu) - b.to_device(Device::Cpu))
+        .to_kind(Kind::Double)
+        .square()
+        .mean(Kind::Double)
+        .sqrt()
+        .double_value(&[])
+}

@@ -40,7 +40,7 @@ impl<F: Fn(&Tensor, i64) -> Result<Tensor>> Denoiser for F {
 /// `(x_t − √(1−ᾱ_t) ε_θ(x_t, t))/√ᾱ_t` (see [`split_prediction`] for x₀ and v). Not clipped and
 /// differentiable in `x_t` (call it outside `tch::no_grad` to take its Jacobian).
 pub fn posterior_mean_x0(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     schedule: &Schedule,
     x_t: &Tensor,
     t: i64,
@@ -74,7 +74,7 @@ pub fn initial_noise(shape: &[i64], device: tch::Device, seed: u64) -> Tensor {
 /// DDIM sampling from `x_T` through all of the sampler's timesteps; with `eta > 0` step i draws its
 /// noise by [`item_noise`]`(.., seed, i + 1)`. `observe(i, t, x_{t'})` is called after each step.
 pub fn ddim_sample(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     ddim: &Ddim,
     x_t: &Tensor,
     eta: f64,
@@ -96,7 +96,7 @@ pub fn ddim_sample(
 /// DDIM sampling from `x` at timestep `ddim.timesteps[start]` (η = 0) to the end: the second half
 /// of an inversion–edit–regeneration.
 pub fn ddim_sample_from(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     ddim: &Ddim,
     x: &Tensor,
     start: usize,
@@ -124,7 +124,7 @@ fn check_start(ddim: &Ddim, start: usize) -> Result<()> {
 /// [`item_noise`]`(.., seed, i + 1)`, i counted from the first inference timestep, so runs that
 /// start at the same step share their noise.
 pub fn ddim_sample_from_eta(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     ddim: &Ddim,
     x: &Tensor,
     start: usize,
@@ -145,7 +145,7 @@ pub fn ddim_sample_from_eta(
 }
 
 /// DDPM ancestral sampling from `x_T`; step i draws its noise by [`item_noise`]`(.., seed, i + 1)`.
-pub fn ddpm_sample(model: &impl Denoiser, ddpm: &Ddpm, x_t: &Tensor, seed: u64) -> Result<Tensor> {
+pub fn ddpm_sample(model: &dyn Denoiser, ddpm: &Ddpm, x_t: &Tensor, seed: u64) -> Result<Tensor> {
     tch::no_grad(|| {
         let mut x = x_t.shallow_clone();
         for (i, &t) in ddpm.timesteps.iter().enumerate() {
@@ -167,6 +167,13 @@ pub struct InvertedPath {
 }
 
 impl InvertedPath {
+    /// The most noisy latent, taken out of the path.
+    pub fn into_latent(mut self) -> Tensor {
+        self.latents
+            .pop()
+            .expect("an inversion has at least one step")
+    }
+
     /// The most noisy latent `x_{t_max}`.
     pub fn latent(&self) -> &Tensor {
         self.latents
@@ -177,7 +184,7 @@ impl InvertedPath {
 
 /// DDIM inversion of clean images `x0` through the sampler's timesteps (see the module docs).
 /// Clipping is not applied.
-pub fn ddim_invert(model: &impl Denoiser, ddim: &Ddim, x0: &Tensor) -> Result<InvertedPath> {
+pub fn ddim_invert(model: &dyn Denoiser, ddim: &Ddim, x0: &Tensor) -> Result<InvertedPath> {
     ddim_invert_to(model, ddim, x0, 0)
 }
 
@@ -185,7 +192,7 @@ pub fn ddim_invert(model: &impl Denoiser, ddim: &Ddim, x0: &Tensor) -> Result<In
 /// index [`ddim_sample_from`] starts at; 0 inverts all the way): the first half of an
 /// inversion–edit–regeneration.
 pub fn ddim_invert_to(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     ddim: &Ddim,
     x0: &Tensor,
     start: usize,
@@ -223,11 +230,7 @@ pub struct Inversion {
 }
 
 /// Inverts `x0`, samples back with the same sampler (η = 0) and measures the error.
-pub fn invert_and_reconstruct(
-    model: &impl Denoiser,
-    ddim: &Ddim,
-    x0: &Tensor,
-) -> Result<Inversion> {
+pub fn invert_and_reconstruct(model: &dyn Denoiser, ddim: &Ddim, x0: &Tensor) -> Result<Inversion> {
     let path = ddim_invert(model, ddim, x0)?;
     let reconstruction = ddim_sample_from(model, ddim, path.latent(), 0)?;
     let diff = (&reconstruction - x0.to_device(reconstruction.device())).to_kind(Kind::Double);

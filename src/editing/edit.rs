@@ -293,7 +293,7 @@ pub fn start_index(ddim: &Ddim, t: f64) -> Result<usize> {
 /// those of the masked predictor projected away from the `null_rank` leading directions of the
 /// rest of the image (each then rescaled to unit norm; `sigma = ‖J v_i‖` of the whole J).
 pub fn find_directions(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     schedule: &Schedule,
     x_t: &Tensor,
     timestep: i64,
@@ -418,7 +418,7 @@ impl EditOutcome {
 /// DDIM from `x` (a batch at `ddim.timesteps[start]`) to 0: η = 0, or η = 1 below `eta_one_below·T`,
 /// with one noise draw per step shared by the whole batch (edits differ only by the edit).
 fn regenerate(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     ddim: &Ddim,
     x: &Tensor,
     start: usize,
@@ -460,7 +460,7 @@ fn norms_from(a: &Tensor, b: &Tensor) -> Result<Vec<f64>> {
 /// the directions, and edits along each and along a random control (see the module docs).
 /// The sampler is used without clipping (clipping is not invertible).
 pub fn edit(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     ddim: &Ddim,
     x0: &Tensor,
     settings: &EditSettings,

@@ -14,9 +14,11 @@
 //! kernel `x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε`); "t = 0.7" in the editing settings means the inference
 //! timestep nearest to 0.7 T, as the paper's `t = 0.7T`.
 
+mod cost;
 mod edit;
 mod rank;
 
+pub use cost::{jacobian, spectrum, time_products, ProductTimes};
 pub use edit::{
     edit, find_directions, start_index, EditDirections, EditOutcome, EditRow, EditSettings, Region,
 };

@@ -75,7 +75,7 @@ pub struct RankPoint {
 /// `closed_form` mixture (the model's training distribution, flattened row-major) also the rank of
 /// its exact posterior mean's Jacobian at the same points.
 pub fn rank_along_trajectories(
-    model: &impl Denoiser,
+    model: &dyn Denoiser,
     ddim: &Ddim,
     shape: [i64; 3],
     device: Device,
