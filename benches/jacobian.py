@@ -3,13 +3,17 @@ weights), three ways, side by side on this machine:
 
   1. block subspace iteration in Rust (`difftheory jacobian-svd`: JVP by double backward, VJP);
   2. the full Jacobian (3072 VJPs, batches of 64) and its SVD, in Rust (`jacobian-svd --full`);
-  3. the same subspace iteration in PyTorch from Python with torch.func (forward-mode JVP, VJP).
+  3. the same subspace iteration in PyTorch from Python with torch.func (vjp, and J v as the vjp of
+     the vjp: double backward, as in Rust; torch.func.jvp's forward mode fails in diffusers'
+     attention in torch 2.13).
 
     python3 -m venv /tmp/ugen && /tmp/ugen/bin/pip install torch==2.13.0 diffusers safetensors numpy
     HF_HUB_OFFLINE=1 /tmp/ugen/bin/python benches/jacobian.py [--exe target/release/difftheory] [--iters 10]
 
 Both sides run the same weights (saved by diffusers, loaded by `difftheory`), at the same point x_t
-(a seeded N(0, I) tensor) and timestep 700, in f32 on the CPU, for a fixed number of iterations
+(a seeded N(0, I) tensor) and timestep 700, in f32 on the CPU, with attention as an explicit
+softmax(QKᵀ/√d)V on both sides (the fused CPU kernel has no double backward in libtorch and no forward
+mode in PyTorch), for a fixed number of iterations
 (tolerance 1e-30, so neither side stops early: equal work), each followed by one JVP block for the
 residuals. Reported: seconds of each, the ratios Rust-iteration / full-SVD and Rust / PyTorch (< 1:
 Rust faster), and the largest relative difference of the singular values between the methods.
@@ -32,8 +36,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 from diffusers import DDPMScheduler, UNet2DModel  # noqa: E402
+from diffusers.models.attention_processor import AttnProcessor  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
-from torch.func import jvp, vjp  # noqa: E402
+from torch.func import vjp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CIFAR10 = dict(
@@ -60,9 +65,17 @@ def torch_subspace_iteration(f, x, k, iters, seed):
     def flat(t):  # [k, C, H, W] → [D, k]
         return t.reshape(k, -1).T
 
-    _, pullback = vjp(f, xb)
+    y, pullback = vjp(f, xb)
+    # J v by double backward, as the Rust side: g(u) = Jᵀu is linear in u, and the VJP of g against v
+    # is J v. (torch.func.jvp, forward mode, fails in diffusers' attention: its group norm of a
+    # transposed tensor has no forward-mode view in torch 2.13.)
+    _, pull2 = vjp(lambda u: pullback(u)[0], torch.zeros_like(y))
+
+    def jvp_db(t):
+        return pull2(t)[0]
+
     for _ in range(iters):
-        _, jv = jvp(f, (xb,), (stack(v),))
+        jv = jvp_db(stack(v))
         u, _ = torch.linalg.qr(flat(jv))
         (w,) = pullback(stack(u))
         w = flat(w)
@@ -71,7 +84,7 @@ def torch_subspace_iteration(f, x, k, iters, seed):
         s = s2.sqrt()
         v = w @ b / s.clamp_min(s[0] * 1e-12)
         u = u @ b
-    _, jv = jvp(f, (xb,), (stack(v),))
+    jv = jvp_db(stack(v))
     res = (flat(jv) - u * s).norm(dim=0) / s[0]
     return s, res
 
@@ -90,6 +103,11 @@ def main():
     for p in model.parameters():
         p.requires_grad_(False)
     model.save_pretrained(tmp / "model", safe_serialization=True)
+    # the fused CPU attention kernel has no forward-mode derivative: the explicit softmax(QKᵀ/√d)V
+    # processor, as the Rust side uses under autograd
+    for m in model.modules():
+        if hasattr(m, "set_processor") and hasattr(m, "processor"):
+            m.set_processor(AttnProcessor())
     DDPMScheduler().save_pretrained(tmp / "model")
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     save_file({"sample": x}, tmp / "x.safetensors")

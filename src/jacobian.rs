@@ -10,6 +10,8 @@
 //! - both batched over directions: the point is repeated along the batch dimension, so `f` must act
 //!   on each batch element independently (true of U-Nets with group norm; not of batch norm);
 //! - [`full_jacobian`]: all D rows by batched VJPs, for tests and exact rank curves;
+//! - [`Linearized`]: `f` at a point with its graphs kept, so that repeated JVP and VJP blocks cost
+//!   one backward pass each and no forward pass;
 //! - [`top_singular`]: the top-k singular triplets by randomized block subspace iteration (a JVP
 //!   block for `J V`, a VJP block for `UᵀJ`, a k × k eigenproblem per iteration), stopping when the
 //!   singular values change by less than a tolerance, with the residuals `‖J v_i − σ_i u_i‖` of the
@@ -96,6 +98,62 @@ pub fn jvp(f: &impl TensorMap, x: &Tensor, v: &Tensor) -> Result<Tensor> {
     let s2 = (&g * v.detach()).sum(g.kind());
     let jv = Tensor::f_run_backward(&[s2], &[&u], false, false)?;
     Ok(jv.into_iter().next().expect("one gradient"))
+}
+
+/// `f` linearized at a point for a block of k directions: one forward pass with its graph and one
+/// backward pass with a graph (`g(u) = Jᵀu`), kept; then every [`Linearized::jvp`] is one backward
+/// pass through `g` and every [`Linearized::vjp`] one backward pass through `f` — no forward pass
+/// is repeated. What the subspace iteration runs at every step.
+pub struct Linearized {
+    xb: Tensor,
+    y: Tensor,
+    u0: Tensor,
+    g: Tensor,
+    k: i64,
+}
+
+impl Linearized {
+    /// Linearizes `f` at `x` (`[1, ...]`) for blocks of `k` directions.
+    pub fn new(f: &impl TensorMap, x: &Tensor, k: i64) -> Result<Self> {
+        check_point(x)?;
+        let xb = repeat_point(x, k);
+        let y = f.apply(&xb)?;
+        let u0 = y.zeros_like().set_requires_grad(true);
+        let s = (&y * &u0).sum(y.kind());
+        let g = Tensor::f_run_backward(&[s], &[&xb], true, true)?
+            .into_iter()
+            .next()
+            .expect("one gradient");
+        Ok(Self { xb, y, u0, g, k })
+    }
+
+    fn check_block(&self, t: &Tensor, like: &Tensor, what: &str) -> Result<()> {
+        let (a, b) = (t.size(), like.size());
+        if a != b {
+            return Err(Error::invalid(
+                what,
+                format!("{a:?}"),
+                format!("a block of {} directions shaped {b:?}", self.k),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `J v_i` for the block `v: [k, ...]` (the input's shape).
+    pub fn jvp(&self, v: &Tensor) -> Result<Tensor> {
+        self.check_block(v, &self.xb, "v")?;
+        let s = (&self.g * v.detach()).sum(self.g.kind());
+        let r = Tensor::f_run_backward(&[s], &[&self.u0], true, false)?;
+        Ok(r.into_iter().next().expect("one gradient"))
+    }
+
+    /// `u_iᵀ J` for the block `u: [k, ...]` (the output's shape).
+    pub fn vjp(&self, u: &Tensor) -> Result<Tensor> {
+        self.check_block(u, &self.y, "u")?;
+        let s = (&self.y * u.detach()).sum(self.y.kind());
+        let r = Tensor::f_run_backward(&[s], &[&self.xb], true, false)?;
+        Ok(r.into_iter().next().expect("one gradient"))
+    }
 }
 
 /// The full Jacobian `[D', D]` (flattened output by flattened input) by VJPs in batches of
@@ -226,11 +284,12 @@ pub fn top_singular(
     let mut values: Vec<f64> = vec![0.0; cfg.k];
     let mut u = Tensor::zeros([1], (x.kind(), x.device()));
     let (mut iterations, mut converged) = (0, false);
+    let lin = Linearized::new(f, x, k)?;
     for it in 0..cfg.max_iter {
         iterations = it + 1;
-        let jv = flat(&jvp(f, x, &stack(&v, &in_shape))?);
+        let jv = flat(&lin.jvp(&stack(&v, &in_shape))?);
         let uq = orthonormal_columns(&jv)?;
-        let w = flat(&vjp(f, x, &stack(&uq, &out_shape))?); // [D, k] = Jᵀ U
+        let w = flat(&lin.vjp(&stack(&uq, &out_shape))?); // [D, k] = Jᵀ U
         let (evals, evecs) = Tensor::f_linalg_eigh(&w.transpose(0, 1).matmul(&w), "L")?;
         // ascending → descending
         let order = Tensor::arange_start_step(k - 1, -1, -1, (Kind::Int64, x.device()));
@@ -256,7 +315,7 @@ pub fn top_singular(
     }
     let right = stack(&v, &in_shape);
     let left = stack(&u, &out_shape);
-    let jv = flat(&jvp(f, x, &right)?);
+    let jv = flat(&lin.jvp(&right)?);
     let sig = Tensor::from_slice(&values)
         .to_kind(x.kind())
         .to_device(x.device());

@@ -302,9 +302,12 @@ fn the_rank_of_an_exact_molrg_predictor_is_the_closed_form_rank() {
     // "model": autograd's Jacobian rank along DDIM trajectories equals the closed form's at the
     // same points (f64), from Σd_k = 12 at low SNR towards d = 4 at high SNR
     let m = data::molrg_mixture(5).unwrap();
-    let mut cfg = SchedulerConfig::default();
-    cfg.clip_sample = false;
-    let schedule = cfg.check().unwrap();
+    let schedule = SchedulerConfig {
+        clip_sample: false,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
     let model = exact_molrg_eps(&m, schedule.clone());
     let ddim = Ddim::new(schedule.clone(), 25).unwrap();
     let settings = RankSettings {

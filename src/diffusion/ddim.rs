@@ -103,7 +103,7 @@ impl Ddim {
                     "a DDIM step with eta > 0 needs standard normal noise",
                 )
             })?;
-            prev_sample = prev_sample + z * std;
+            prev_sample += z * std;
         }
         Ok(StepOutput {
             prev_sample,

@@ -89,7 +89,7 @@ impl Ddpm {
                     "a DDPM step at t > 0 needs standard normal noise",
                 )
             })?;
-            prev_sample = prev_sample + z * self.sigma(t)?;
+            prev_sample += z * self.sigma(t)?;
         }
         Ok(StepOutput {
             prev_sample,

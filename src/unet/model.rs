@@ -132,13 +132,26 @@ impl UNet2DModel {
     }
 
     /// Reads `config.json` and `diffusion_pytorch_model.safetensors` from `dir` (or from
-    /// `dir/unet/`, the layout of a saved pipeline) onto `device`.
+    /// `dir/unet/`, the layout of a saved pipeline) onto `device`, frozen: the weights do not
+    /// require gradients, so Jacobian products w.r.t. the input skip the weights' graph
+    /// ([`UNet2DModel::unfreeze`] to fine-tune).
     pub fn from_dir(dir: &Path, device: Device) -> Result<Self> {
         let dir = super::load::model_folder(dir)?;
         let config = UNetConfig::from_file(&dir.join("config.json"))?;
         let mut model = Self::new(config, device);
         super::load::load_weights(&mut model.vs, &dir.join(super::load::WEIGHTS_FILE))?;
+        model.vs.freeze();
         Ok(model)
+    }
+
+    /// The weights stop requiring gradients (inference and Jacobians of the input).
+    pub fn freeze(&mut self) {
+        self.vs.freeze();
+    }
+
+    /// The weights require gradients again (training).
+    pub fn unfreeze(&mut self) {
+        self.vs.unfreeze();
     }
 
     /// The checked configuration.
