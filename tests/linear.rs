@@ -433,3 +433,82 @@ fn gaussian_kde_overlap_is_a_mean_of_densities() {
     let got = ln_gaussian_kde_overlap(&[0.2, -0.1], cov.as_ref(), pts.as_ref(), eps).unwrap();
     assert!((got - (s / 3.0).ln()).abs() < 1e-12);
 }
+
+/// The element-wise metric by the all-pairs sum, as the reference code computes it.
+fn elementwise_brute(p: &Mat<f64>, q: &Mat<f64>) -> f64 {
+    let kde = |m: &Mat<f64>, k: usize| {
+        let row: Vec<f64> = (0..m.ncols()).map(|j| m[(k, j)]).collect();
+        let n = row.len() as f64;
+        let mean = row.iter().sum::<f64>() / n;
+        let var = row.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (row, var.sqrt() / n)
+    };
+    let cross = |a: &[f64], ha: f64, b: &[f64], hb: f64| {
+        let v = ha * ha + hb * hb;
+        let s: f64 = a
+            .iter()
+            .flat_map(|x| b.iter().map(move |y| (-(x - y).powi(2) / (2.0 * v)).exp()))
+            .sum();
+        s / (2.0 * std::f64::consts::PI * v).sqrt() / (a.len() * b.len()) as f64
+    };
+    let d = p.nrows();
+    (0..d)
+        .map(|k| {
+            let ((a, ha), (b, hb)) = (kde(p, k), kde(q, k));
+            cross(&a, ha, &a, ha) - 2.0 * cross(&a, ha, &b, hb) + cross(&b, hb, &b, hb)
+        })
+        .sum::<f64>()
+        / d as f64
+}
+
+#[test]
+fn elementwise_metric_matches_the_all_pairs_sum() {
+    // Sets of very different sizes (bandwidths σ/N from 0.05 to 3e-5), a set holding copies of
+    // another's points (the memorizing case: coinciding points dominate the cross term) and a
+    // shifted set; the sorted-window sum skips only pairs whose terms are 0 in f64.
+    let mut rng = rng_from_seed(21);
+    let draw = |rng: &mut difftheory::rng::SimRng, d: usize, n: usize, shift: f64| {
+        Mat::from_fn(d, n, |_, _| {
+            0.5 + shift + 0.1 * rng.sample::<f64, _>(rand_distr::StandardNormal)
+        })
+    };
+    let train = draw(&mut rng, 6, 40, 0.0);
+    let copies = Mat::from_fn(6, 300, |k, j| train[(k, (j * 7) % 40)]);
+    let orig = draw(&mut rng, 6, 3000, 0.0);
+    let shifted = draw(&mut rng, 6, 500, 0.05);
+    let small = draw(&mut rng, 6, 2, 0.0);
+    for (a, b, what) in [
+        (&copies, &train, "copies vs train"),
+        (&copies, &orig, "copies vs orig"),
+        (&orig, &train, "orig vs train"),
+        (&shifted, &orig, "shifted vs orig"),
+        (&small, &train, "two points vs train"),
+        (&train, &train, "train vs itself"),
+    ] {
+        let fast = elementwise_l2(a.as_ref(), b.as_ref()).unwrap();
+        let brute = elementwise_brute(a, b);
+        assert!(
+            (fast - brute).abs() <= 1e-10 * brute.abs().max(1.0),
+            "{what}: sorted-window {fast} vs all pairs {brute}"
+        );
+    }
+    // the memorizing set is closer to its training set than to fresh data, and a set is at 0
+    // from itself
+    assert!(
+        elementwise_l2(copies.as_ref(), train.as_ref()).unwrap()
+            < elementwise_l2(copies.as_ref(), orig.as_ref()).unwrap()
+    );
+    assert!(
+        elementwise_l2(train.as_ref(), train.as_ref())
+            .unwrap()
+            .abs()
+            < 1e-10
+    );
+    // bad inputs are errors, not panics
+    let one = Mat::<f64>::zeros(6, 1);
+    assert!(elementwise_l2(one.as_ref(), train.as_ref()).is_err());
+    let flat = Mat::<f64>::zeros(6, 5);
+    assert!(elementwise_l2(flat.as_ref(), train.as_ref()).is_err());
+    let wrong_d = Mat::<f64>::zeros(5, 5);
+    assert!(elementwise_l2(train.as_ref(), wrong_d.as_ref()).is_err());
+}
