@@ -347,3 +347,72 @@ fn train_ddpm_writes_a_model_folder_that_samples() {
         &["other settings"],
     );
 }
+
+#[test]
+fn pixel_memorization_writes_its_tables_and_report() {
+    let d = tempdir("pixmem-cli");
+    let (out, raw, rep) = (d.join("s.csv"), d.join("r.csv"), d.join("r.html"));
+    let work = d.join("models");
+    let args = [
+        "pixel-memorization",
+        "--n",
+        "4,16",
+        "--steps",
+        "20",
+        "--batch",
+        "8",
+        "--generated",
+        "16",
+        "--n-orig",
+        "100",
+        "--timesteps",
+        "10",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--workdir",
+        s(&work),
+        "--out",
+        s(&out),
+        "--raw",
+        s(&raw),
+        "--report",
+        s(&rep),
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = std::fs::read_to_string(&out).unwrap();
+    let header = summary.lines().next().unwrap();
+    assert!(header.starts_with("n,trials,d_gen_train_mean,"), "{header}");
+    assert!(
+        header.contains("gen_closer_mean") && header.contains("delta_copies_mean"),
+        "{header}"
+    );
+    assert_eq!(summary.lines().count(), 3);
+    let rows = std::fs::read_to_string(&raw).unwrap();
+    assert!(
+        rows.starts_with("n,replicate,seed,d_gen_train,d_gen_orig,delta,"),
+        "{rows}"
+    );
+    assert_eq!(rows.lines().count(), 3);
+    assert!(std::fs::read_to_string(&rep).unwrap().contains("memorizer"));
+    assert!(work.join("n16-r0").join("measurement.json").is_file());
+    // the same command again reads the kept measurements: the same table
+    let o = run(&args);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), summary);
+}
+
+#[test]
+fn pixel_memorization_errors_are_one_line() {
+    assert_user_error(&["pixel-memorization", "--n", "1,8"], &["--n", ">= 2"]);
+    assert_user_error(
+        &["pixel-memorization", "--generated", "1"],
+        &["--generated", ">= 2"],
+    );
+    assert_user_error(&["pixel-memorization", "--lr", "0"], &["--lr", "> 0"]);
+    assert_user_error(
+        &["pixel-memorization", "--device", "tpu"],
+        &["--device", "cpu, cuda or auto"],
+    );
+}

@@ -70,9 +70,12 @@ enum Command {
     MolrgRank(molrg::MolrgRankArgs),
     /// Paper 004: GL scores of the learned low-rank and the empirical denoiser against N_k/d.
     MolrgGl(molrg::MolrgGlArgs),
-    /// Train a small pixel-space DDPM (8×8) on digits, Gaussian or MoLRG images; resumable.
+    /// Train a small pixel-space DDPM (8×8) on digits, Gaussian, MoLRG or pixel images; resumable.
     #[cfg(feature = "torch")]
     TrainDdpm(pixel::TrainDdpmArgs),
+    /// Paper 000: U-Nets trained on n images of N(0.5, 0.1²) pixels, memorization to generalization.
+    #[cfg(feature = "torch")]
+    PixelMemorization(pixel::PixelMemorizationArgs),
     /// Run a diffusers U-Net once on a tensor (`sample` in, `sample` out).
     #[cfg(feature = "torch")]
     Unet(pixel::UnetArgs),
@@ -335,6 +338,8 @@ fn run(cmd: Command) -> Result<()> {
         Command::MolrgGl(a) => molrg::gl(a),
         #[cfg(feature = "torch")]
         Command::TrainDdpm(a) => pixel::train_ddpm(a),
+        #[cfg(feature = "torch")]
+        Command::PixelMemorization(a) => pixel::pixel_memorization(a),
         #[cfg(feature = "torch")]
         Command::Unet(a) => pixel::unet(a),
         #[cfg(feature = "torch")]

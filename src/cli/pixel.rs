@@ -271,8 +271,9 @@ pub fn invert(a: InvertArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct TrainDdpmArgs {
-    /// digits (the shipped 8×8 digits), gaussian (smooth Gaussian images) or molrg (paper 004).
-    #[arg(long, value_parser = one_of(&["digits", "gaussian", "molrg"]))]
+    /// digits (the shipped 8×8 digits), gaussian (smooth Gaussian images), molrg (paper 004) or
+    /// pixels (paper 000: independent N(0.5, 0.1²) pixels).
+    #[arg(long, value_parser = one_of(&["digits", "gaussian", "molrg", "pixels"]))]
     data: String,
     /// Total optimizer steps (a folder with an earlier run of the same settings is resumed).
     #[arg(long, value_parser = super::args::count(1))]
@@ -295,7 +296,7 @@ pub struct TrainDdpmArgs {
     /// What the network predicts: epsilon, sample (x0) or v_prediction.
     #[arg(long, default_value = "epsilon", value_parser = one_of(&["epsilon", "sample", "v_prediction"]))]
     prediction: String,
-    /// Size of a synthetic training set (gaussian, molrg; >= 1).
+    /// Size of a synthetic training set (gaussian, molrg, pixels; >= 1).
     #[arg(long, default_value = "2048", value_parser = super::args::count(1))]
     n_train: usize,
     /// EMA decay of the saved weights (0 <= d < 1).
@@ -345,5 +346,102 @@ pub fn train_ddpm(a: TrainDdpmArgs) -> Result<()> {
         s.images_per_second,
         a.out.display()
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct PixelMemorizationArgs {
+    /// Training-set sizes, comma-separated (>= 2 each).
+    #[arg(long, default_value = "8,32,128,512", value_parser = super::args::counts(2))]
+    n: super::args::List<usize>,
+    /// Models trained per size, each on its own training set (>= 1).
+    #[arg(long, default_value = "1", value_parser = super::args::count(1))]
+    trials: usize,
+    /// Adam steps per model (>= 1).
+    #[arg(long, default_value = "3000", value_parser = super::args::count(1))]
+    steps: usize,
+    /// Images per step (>= 1).
+    #[arg(long, default_value = "64", value_parser = super::args::count(1))]
+    batch: usize,
+    /// Peak Adam learning rate (> 0).
+    #[arg(long, default_value = "0.001", value_parser = super::args::real(0.0, true))]
+    lr: f64,
+    /// Generated images per model (>= 2).
+    #[arg(long, default_value = "512", value_parser = super::args::count(2))]
+    generated: usize,
+    /// Fresh images of the original distribution (>= 2).
+    #[arg(long, default_value = "2000", value_parser = super::args::count(2))]
+    n_orig: usize,
+    /// Diffusion timesteps T, all used for sampling (>= 2; the reference: 200).
+    #[arg(long, default_value = "200", value_parser = super::args::count(2))]
+    timesteps: usize,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "auto", value_parser = device)]
+    device: DeviceChoice,
+    /// Base seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep every model and finished measurement in this folder; a re-run resumes from it.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Write the summary (one row per n) here (.csv, .parquet or .json) instead of printing it.
+    #[arg(long, value_parser = super::args::table_path)]
+    out: Option<PathBuf>,
+    /// Also write one row per model here.
+    #[arg(long, value_parser = super::args::table_path)]
+    raw: Option<PathBuf>,
+    /// Write a self-contained HTML report (the Δ figure and the table).
+    #[arg(long, value_parser = super::args::html_path)]
+    report: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Paper 000's non-linear experiment: U-Nets trained on n images of N(0.5, 0.1²) pixels, Δ of the
+/// element-wise metric with the memorizer and generalizer references.
+pub fn pixel_memorization(a: PixelMemorizationArgs) -> Result<()> {
+    use crate::experiments::pixel_memorization::{figure, run, PixelMemorization};
+    use crate::sweep::{write_frame, Progress};
+    let p = PixelMemorization {
+        n: a.n.0.clone(),
+        replicates: a.trials,
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        generated: a.generated,
+        originals: a.n_orig,
+        timesteps: a.timesteps,
+        seed: a.seed,
+        device: a.device.resolve()?,
+        workdir: a.workdir.clone(),
+    };
+    let progress = if a.quiet {
+        Progress::Off
+    } else {
+        Progress::Stderr
+    };
+    let out = run(&p, progress)?;
+    match &a.out {
+        Some(path) => write_frame(&out.summary, path)?,
+        None => {
+            std::env::set_var("POLARS_FMT_MAX_COLS", "-1");
+            std::env::set_var("POLARS_TABLE_WIDTH", "250");
+            println!("{}", out.summary);
+        }
+    }
+    if let Some(path) = &a.raw {
+        write_frame(&out.raw, path)?;
+    }
+    if let Some(path) = &a.report {
+        crate::plot::report::Report::new("Paper 000: a U-Net DDPM from memorization to generalization")
+            .text(&format!(
+                "difftheory pixel-memorization: {} model(s) per n, {} Adam steps, {} generated and {} original images, T = {}.",
+                p.replicates, p.steps, p.generated, p.originals, p.timesteps
+            ))
+            .figure(&figure(&out.summary)?)
+            .table(&out.raw)
+            .write(path)?;
+    }
     Ok(())
 }

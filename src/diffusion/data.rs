@@ -1,4 +1,4 @@
-//! Training images for the small pixel-space DDPMs, all 1 × 8 × 8 in [−1, 1]:
+//! Training images for the small pixel-space DDPMs, all 1 × 8 × 8 (in [−1, 1] but for `pixels`):
 //!
 //! - **digits**: the 1797 8×8 handwritten digits scikit-learn bundles (`data/digits.csv.gz`,
 //!   BSD-3-Clause, see `data/README.md`), grey levels 0..16 mapped to `v/8 − 1`;
@@ -8,7 +8,11 @@
 //!   `a ~ N(0, c² I_d)`, d = 4, with `U_k ∈ R^{64×d}` mutually orthogonal (QR of a seeded Gaussian
 //!   matrix) and `c = 0.5 √(64/d)` so that pixels have standard deviation 0.5 on average: the
 //!   [`LowRankMixture`] of [`molrg_mixture`], so a model trained on it can be set beside the closed
-//!   forms of [`crate::molrg`] (its posterior mean, Jacobian and rank).
+//!   forms of [`crate::molrg`] (its posterior mean, Jacobian and rank);
+//! - **pixels**: paper 000's non-linear experiment, every pixel independent `N(0.5, 0.1²)`
+//!   ([`PIXEL_MEAN`], [`PIXEL_STD`]) in the reference's [0, 1] grey scale, kept in that one scale
+//!   for the training set, the fresh draws and the generated images alike (the reference code mixes
+//!   0–255, [−1, 1] and [0, 1]).
 //!
 //! Synthetic sets are a fixed training set of `n` draws from `seed` (memorization can then be
 //! studied), drawn with our own generator (never tch's global one); the digits are always the
@@ -33,6 +37,8 @@ pub enum DataKind {
     Gaussian,
     /// Paper 004's mixture of low-rank Gaussians.
     Molrg,
+    /// Paper 000's independent `N(0.5, 0.1²)` pixels.
+    Pixels,
 }
 
 impl std::str::FromStr for DataKind {
@@ -42,10 +48,11 @@ impl std::str::FromStr for DataKind {
             "digits" => Ok(DataKind::Digits),
             "gaussian" => Ok(DataKind::Gaussian),
             "molrg" => Ok(DataKind::Molrg),
+            "pixels" => Ok(DataKind::Pixels),
             _ => Err(Error::invalid(
                 "data",
                 s,
-                "expected digits, gaussian or molrg",
+                "expected digits, gaussian, molrg or pixels",
             )),
         }
     }
@@ -57,6 +64,7 @@ impl std::fmt::Display for DataKind {
             DataKind::Digits => "digits",
             DataKind::Gaussian => "gaussian",
             DataKind::Molrg => "molrg",
+            DataKind::Pixels => "pixels",
         })
     }
 }
@@ -113,6 +121,25 @@ pub fn digit(i: usize) -> Result<(Tensor, u8)> {
         ));
     }
     Ok((x.narrow(0, i as i64, 1), labels[i]))
+}
+
+/// Mean of every pixel of the `pixels` images (grey scale [0, 1]).
+pub const PIXEL_MEAN: f64 = 0.5;
+/// Standard deviation of every pixel of the `pixels` images.
+pub const PIXEL_STD: f64 = 0.1;
+
+/// `n` images of independent `N(PIXEL_MEAN, PIXEL_STD²)` pixels from `seed`, `[n, 1, 8, 8]` f32.
+///
+/// ```
+/// let x = difftheory::diffusion::data::pixel_images(4000, 3);
+/// let (m, s) = (x.mean(tch::Kind::Double).double_value(&[]), x.std(true).double_value(&[]));
+/// assert!((m - 0.5).abs() < 1e-3 && (s - 0.1).abs() < 1e-3);
+/// ```
+pub fn pixel_images(n: usize, seed: u64) -> Tensor {
+    let n = n as i64;
+    (normal_tensor(&mut rng_from_seed(seed), &[n, PIXELS]) * PIXEL_STD + PIXEL_MEAN)
+        .to_kind(Kind::Float)
+        .view([n, 1, SIDE, SIDE])
 }
 
 /// The covariance of the `gaussian` images, `[64, 64]` (f64).
@@ -172,7 +199,7 @@ pub fn molrg_mixture(seed: u64) -> Result<LowRankMixture> {
     LowRankMixture::new(comps, 0.0)
 }
 
-/// A training set of `n` images of `kind` (ignored for digits), `[N, 1, 8, 8]` f32 on the CPU.
+/// A training set of `n` images of `kind` (`n` is ignored for digits), `[N, 1, 8, 8]` f32 on the CPU.
 pub fn training_set(kind: DataKind, n: usize, seed: u64) -> Result<Tensor> {
     let n = n as i64;
     match kind {
@@ -193,5 +220,6 @@ pub fn training_set(kind: DataKind, n: usize, seed: u64) -> Result<Tensor> {
                 .collect();
             Ok(Tensor::from_slice(&v).view([n, 1, SIDE, SIDE]))
         }
+        DataKind::Pixels => Ok(pixel_images(n as usize, seed)),
     }
 }

@@ -14,6 +14,8 @@ pub mod molrg_gl;
 pub mod molrg_phase;
 pub mod molrg_rank;
 pub mod novikov;
+#[cfg(feature = "torch")]
+pub mod pixel_memorization;
 pub mod rf_generalization;
 pub mod schedule_ablation;
 #[cfg(feature = "torch")]

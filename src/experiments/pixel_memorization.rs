@@ -1,0 +1,496 @@
+//! Paper 000's non-linear experiment (feature `torch`): memorization to generalization of a
+//! trained U-Net DDPM, measured with the element-wise metric.
+//!
+//! Halder et al. check their linear theory against DDPMs trained on n images of independent
+//! `N(0.5, 0.1²)` pixels (8 × 8; DDPM with 200 timesteps, linear β from 1e-4 to 0.02,
+//! ε-prediction): the generated images are compared with the training set and with the original
+//! distribution by the element-wise metric [`elementwise_l2`](crate::linear::distances::elementwise_l2)
+//! `D_el(p, q) = (1/d) Σ_k ∫(p_k − q_k)²` (THEORY.md, [code]), and the statistic of the linear
+//! model, `Δ = D(gen, train) − D(gen, orig)`, goes from negative (the generated images sit on the
+//! training images: memorization) to positive as n grows.
+//!
+//! For each training-set size n and replicate the run trains the crate's small U-Net
+//! ([`crate::diffusion::train`], seeded, EMA weights) on n images, draws `generated` images with
+//! DDPM ancestral sampling over all timesteps, and records `D(gen, train)`, `D(gen, orig)` (orig: one
+//! set of `originals` fresh images shared by all models, its KDE built once), their difference `Δ`,
+//! and the same Δ for two reference generators that need no network, which bracket it:
+//!
+//! - `delta_fresh`: as many fresh draws of the truth as generated images (a perfect generalizer);
+//! - `delta_copies`: as many images drawn with replacement from the training set (a perfect
+//!   memorizer).
+//!
+//! Beside them the GL score ([`crate::molrg::gl_score`]: mean nearest-training-image distance of the
+//! generated images over that of fresh ones; ≈ 0 memorizing, ≈ 1 generalizing) and the generated
+//! pixels' mean and standard deviation (0.5 and 0.1 for a faithful model).
+//!
+//! Nothing is lost: with `workdir` set, each model is trained in `workdir/n<n>-r<replicate>`
+//! (checkpointed as it trains, resumed when run again) and its finished measurement is kept there
+//! (`measurement.json`), so a run stopped half-way resumes where it stopped. Models are trained one
+//! after another (tch's generator is global; each model seeds it).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use faer::Mat;
+use polars::prelude::DataFrame;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::diffusion::data::{pixel_images, SIDE};
+use crate::diffusion::image::{self, Picture};
+use crate::diffusion::train::{small_unet_config, train_ddpm, RunSettings, TrainDdpmConfig};
+use crate::diffusion::{ddpm_sample, Ddpm, SchedulerConfig};
+use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use crate::linear::distances::{elementwise_l2_kde, ElementwiseKde};
+use crate::molrg::gl_score;
+use crate::plot::{measured_lines, Figure, FigureSpec};
+use crate::rng::{rng_from_seed, task_seed};
+use crate::sweep::{f64_column, records_frame, summarize, Progress, Record, Reporter};
+use crate::unet::UNet2DModel;
+
+/// Parameters of the run (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PixelMemorization {
+    /// Training-set sizes.
+    pub n: Vec<usize>,
+    /// Models trained per size (each on its own training set).
+    pub replicates: usize,
+    /// Adam steps per model.
+    pub steps: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Generated images per model.
+    pub generated: usize,
+    /// Fresh images of the original distribution (one set for all models).
+    pub originals: usize,
+    /// Diffusion timesteps T (the reference: 200), all of them used for sampling.
+    pub timesteps: usize,
+    /// Base seed: model i (in grid order, n outermost) uses `task_seed(seed, i)` for its training
+    /// set, weights, batches and samples.
+    pub seed: u64,
+    /// Where to train and sample.
+    pub device: Device,
+    /// Folder that keeps the models and finished measurements (resume); `None`: a temporary folder,
+    /// removed at the end.
+    pub workdir: Option<PathBuf>,
+}
+
+impl Default for PixelMemorization {
+    fn default() -> Self {
+        Self {
+            n: vec![8, 32, 128, 512],
+            replicates: 1,
+            steps: 3000,
+            batch: 64,
+            lr: 1e-3,
+            generated: 512,
+            originals: 2000,
+            timesteps: 200,
+            seed: 1,
+            device: Device::Cpu,
+            workdir: None,
+        }
+    }
+}
+
+/// The frames of a run.
+#[derive(Debug, Clone)]
+pub struct PixelMemorizationOutput {
+    /// One row per model: `n, replicate, seed, d_gen_train, d_gen_orig, delta, gen_closer,
+    /// delta_fresh, delta_copies, gl, pixel_mean, pixel_std, final_loss, train_seconds`.
+    pub raw: DataFrame,
+    /// One row per n: `trials` and `_mean, _sem, _median` of every measured column
+    /// (`gen_closer_mean` is P(Δ > 0)).
+    pub summary: DataFrame,
+}
+
+/// One model's measurement (also what `measurement.json` keeps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PixelRow {
+    /// Training images.
+    pub n: usize,
+    /// Replicate index.
+    pub replicate: usize,
+    /// The model's seed.
+    pub seed: u64,
+    /// `D_el(gen, train)`.
+    pub d_gen_train: f64,
+    /// `D_el(gen, orig)`.
+    pub d_gen_orig: f64,
+    /// `D_el(gen, train) − D_el(gen, orig)`.
+    pub delta: f64,
+    /// Δ of fresh draws of the truth (perfect generalizer).
+    pub delta_fresh: f64,
+    /// Δ of draws with replacement from the training set (perfect memorizer).
+    pub delta_copies: f64,
+    /// GL score of the generated images.
+    pub gl: f64,
+    /// Mean generated pixel.
+    pub pixel_mean: f64,
+    /// Standard deviation of the generated pixels.
+    pub pixel_std: f64,
+    /// Mean training loss of the last reporting interval.
+    pub final_loss: f64,
+    /// Seconds the training took, in the run that trained the model (0 when the model was
+    /// already trained and only its measurement was taken again).
+    pub train_seconds: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Kept {
+    settings: String,
+    row: PixelRow,
+}
+
+const KEPT_FILE: &str = "measurement.json";
+
+impl PixelMemorization {
+    fn check(&self) -> Result<()> {
+        check_count_at_least("n", self.n.len(), 1)?;
+        for &n in &self.n {
+            check_count_at_least("n", n, 2)?;
+        }
+        check_count_at_least("replicates", self.replicates, 1)?;
+        check_count_at_least("steps", self.steps, 1)?;
+        check_count_at_least("batch", self.batch, 1)?;
+        check_finite_at_least("lr", self.lr, 0.0, true)?;
+        check_count_at_least("generated", self.generated, 2)?;
+        check_count_at_least("originals", self.originals, 2)?;
+        check_count_at_least("timesteps", self.timesteps, 2)
+    }
+
+    /// The trainer's settings for a model of `n` images with seed `seed`.
+    pub fn train_config(&self, n: usize, seed: u64) -> TrainDdpmConfig {
+        let mut unet = small_unet_config();
+        unet.num_train_timesteps = Some(self.timesteps);
+        let d = TrainDdpmConfig::default();
+        TrainDdpmConfig {
+            data: "pixels".into(),
+            n_train: n,
+            batch: self.batch,
+            lr: self.lr,
+            warmup: d.warmup.min(self.steps / 4),
+            seed,
+            unet,
+            scheduler: SchedulerConfig {
+                num_train_timesteps: self.timesteps,
+                ..d.scheduler.clone()
+            },
+            ..d
+        }
+    }
+
+    /// What a kept measurement must match to be reused (training settings are checked by the
+    /// trainer itself when it resumes).
+    fn settings_key(&self) -> String {
+        format!(
+            "steps {} generated {} originals {} seed {}",
+            self.steps, self.generated, self.originals, self.seed
+        )
+    }
+}
+
+fn model_folder(n: usize, replicate: usize) -> String {
+    format!("n{n}-r{replicate}")
+}
+
+/// The seed of the model of `n` images, replicate `replicate`: `task_seed(seed, i)` with i its
+/// index in grid order (n outermost).
+pub fn model_seed(p: &PixelMemorization, n: usize, replicate: usize) -> Result<u64> {
+    let k =
+        p.n.iter()
+            .position(|&m| m == n)
+            .filter(|_| replicate < p.replicates);
+    k.map(|k| task_seed(p.seed, (k * p.replicates + replicate) as u64))
+        .ok_or_else(|| {
+            Error::invalid(
+                "model",
+                format!("n = {n}, replicate {replicate}"),
+                format!(
+                    "one of the run's models: n in {:?}, replicate below {}",
+                    p.n, p.replicates
+                ),
+            )
+        })
+}
+
+/// The training images and the first `count` generated images of a model that [`run`] kept in
+/// `p.workdir` (`[n, 1, 8, 8]` and `[count, 1, 8, 8]`, on the CPU). Sampling seeds every image
+/// separately, so these are exactly the first `count` of the images the run measured.
+pub fn kept_images(
+    p: &PixelMemorization,
+    n: usize,
+    replicate: usize,
+    count: usize,
+) -> Result<(Tensor, Tensor)> {
+    let seed = model_seed(p, n, replicate)?;
+    let root = p.workdir.as_ref().ok_or_else(|| {
+        Error::invalid(
+            "workdir",
+            "None",
+            "set a workdir so that run() keeps its models",
+        )
+    })?;
+    let dir = root.join(model_folder(n, replicate));
+    check_count_at_least("count", count, 1)?;
+    let model = UNet2DModel::from_dir(&dir, p.device)?;
+    let gen = sample(p, &model, &dir, count, seed)?;
+    Ok((pixel_images(n, seed), gen.to_device(Device::Cpu)))
+}
+
+/// [`kept_images`] as one picture: the `n` training images, then the first `count` generated ones,
+/// `cols` per row, grey [0, 1] shown black to white, enlarged `zoom_factor` times. (A notebook
+/// cell cannot do the tensor arithmetic itself: libtch's C symbols are not exported from the
+/// crate's shared library, so the picture is made here.)
+pub fn kept_picture(
+    p: &PixelMemorization,
+    n: usize,
+    replicate: usize,
+    count: usize,
+    cols: usize,
+    zoom_factor: usize,
+) -> Result<Picture> {
+    let (train, gen) = kept_images(p, n, replicate, count)?;
+    let both = image::stack(&[&train, &gen]) * 2.0 - 1.0;
+    Picture::grid(&both, cols.max(1) as i64, zoom_factor.max(1) as i64)
+}
+
+/// `count` images from the model in `dir` by DDPM ancestral sampling over all timesteps.
+fn sample(
+    p: &PixelMemorization,
+    model: &UNet2DModel,
+    dir: &Path,
+    count: usize,
+    seed: u64,
+) -> Result<Tensor> {
+    let (schedule, _) = SchedulerConfig::for_model(dir)?;
+    let ddpm = Ddpm::new(schedule, p.timesteps)?;
+    let shape = [count as i64, 1, SIDE, SIDE];
+    let x_t = crate::diffusion::sampling::initial_noise(&shape, p.device, task_seed(seed, 1));
+    ddpm_sample(model, &ddpm, &x_t, task_seed(seed, 1))
+}
+
+/// `[N, 1, 8, 8]` images as the 64 × N matrix of their pixels (one image per column).
+pub fn images_to_columns(x: &Tensor) -> Result<Mat<f64>> {
+    let size = x.size();
+    let n = size.first().copied().unwrap_or(0) as usize;
+    let per = if n == 0 { 0 } else { x.numel() / n };
+    let v: Vec<f64> = Vec::<f64>::try_from(
+        &x.to_device(Device::Cpu)
+            .to_kind(Kind::Double)
+            .contiguous()
+            .view([-1]),
+    )?;
+    Ok(Mat::from_fn(per, n, |r, c| v[c * per + r]))
+}
+
+/// Trains, samples and measures every (n, replicate); `progress` gets a line per model.
+pub fn run(p: &PixelMemorization, progress: Progress) -> Result<PixelMemorizationOutput> {
+    p.check()?;
+    let (root, temporary) = match &p.workdir {
+        Some(d) => (d.clone(), false),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let dir = std::env::temp_dir().join(format!(
+                "difftheory-pixel-memorization-{}-{nanos}",
+                std::process::id()
+            ));
+            (dir, true)
+        }
+    };
+    std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
+    let result = run_in(p, &root, progress);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    result
+}
+
+fn run_in(
+    p: &PixelMemorization,
+    root: &Path,
+    progress: Progress,
+) -> Result<PixelMemorizationOutput> {
+    let orig_images = pixel_images(p.originals, task_seed(p.seed, u64::MAX));
+    let orig_kde = ElementwiseKde::new(images_to_columns(&orig_images)?.as_ref())?;
+    let total = p.n.len() * p.replicates;
+    let mut reporter = Reporter::new(progress, "pixel-memorization", std::time::Duration::ZERO);
+    let mut rows = Vec::with_capacity(total);
+    for (i, (n, replicate)) in
+        p.n.iter()
+            .flat_map(|&n| (0..p.replicates).map(move |r| (n, r)))
+            .enumerate()
+    {
+        let seed = task_seed(p.seed, i as u64);
+        let dir = root.join(model_folder(n, replicate));
+        let kept_path = dir.join(KEPT_FILE);
+        let kept = std::fs::read_to_string(&kept_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Kept>(&t).ok())
+            .filter(|k| k.settings == p.settings_key() && k.row.n == n && k.row.seed == seed);
+        let row = match kept {
+            Some(k) => k.row,
+            None => {
+                let row = measure(p, n, replicate, seed, &dir, &orig_kde)?;
+                let text = serde_json::to_string_pretty(&Kept {
+                    settings: p.settings_key(),
+                    row: row.clone(),
+                })
+                .expect("a measurement serializes");
+                std::fs::write(&kept_path, text + "\n")
+                    .map_err(|e| Error::io("cannot write", &kept_path, e))?;
+                row
+            }
+        };
+        rows.push(row);
+        reporter.update(i + 1, total);
+    }
+    let records: Vec<Record> = rows.iter().map(row_record).collect();
+    let raw = records_frame(&records)?;
+    let summary = summarize(&raw, &["n"], &MEASURED)?;
+    Ok(PixelMemorizationOutput { raw, summary })
+}
+
+const MEASURED: [&str; 11] = [
+    "d_gen_train",
+    "d_gen_orig",
+    "delta",
+    "gen_closer",
+    "delta_fresh",
+    "delta_copies",
+    "gl",
+    "pixel_mean",
+    "pixel_std",
+    "final_loss",
+    "train_seconds",
+];
+
+fn row_record(r: &PixelRow) -> Record {
+    Record::new()
+        .with("n", r.n as i64)
+        .with("replicate", r.replicate as i64)
+        .with("seed", r.seed as i64)
+        .with("d_gen_train", r.d_gen_train)
+        .with("d_gen_orig", r.d_gen_orig)
+        .with("delta", r.delta)
+        .with("gen_closer", if r.delta > 0.0 { 1.0 } else { 0.0 })
+        .with("delta_fresh", r.delta_fresh)
+        .with("delta_copies", r.delta_copies)
+        .with("gl", r.gl)
+        .with("pixel_mean", r.pixel_mean)
+        .with("pixel_std", r.pixel_std)
+        .with("final_loss", r.final_loss)
+        .with("train_seconds", r.train_seconds)
+}
+
+/// `D(x, train) − D(x, orig)` for the image columns `x`.
+fn delta_of(x: &Mat<f64>, train: &ElementwiseKde, orig: &ElementwiseKde) -> Result<(f64, f64)> {
+    let kde = ElementwiseKde::new(x.as_ref())?;
+    Ok((
+        elementwise_l2_kde(&kde, train)?,
+        elementwise_l2_kde(&kde, orig)?,
+    ))
+}
+
+fn measure(
+    p: &PixelMemorization,
+    n: usize,
+    replicate: usize,
+    seed: u64,
+    dir: &Path,
+    orig_kde: &ElementwiseKde,
+) -> Result<PixelRow> {
+    let cfg = p.train_config(n, seed);
+    let settings = RunSettings {
+        steps: p.steps,
+        device: p.device,
+        report_every: (p.steps / 10).max(1),
+        checkpoint_every: (p.steps / 4).max(1),
+    };
+    let t0 = Instant::now();
+    let summary = train_ddpm(&cfg, &settings, dir, |_| {})?;
+    let train_seconds = if summary.resumed_from < summary.steps {
+        t0.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    let final_loss = summary.loss_log.last().map(|l| l.1).unwrap_or(f64::NAN);
+    // the training set the trainer saw (`training_set(Pixels, n, seed)`)
+    let train = images_to_columns(&pixel_images(n, seed))?;
+    let train_kde = ElementwiseKde::new(train.as_ref())?;
+
+    let model = UNet2DModel::from_dir(dir, p.device)?;
+    let gen_images = sample(p, &model, dir, p.generated, seed)?;
+    let gen = images_to_columns(&gen_images)?;
+    let (d_gen_train, d_gen_orig) = delta_of(&gen, &train_kde, orig_kde)?;
+
+    let fresh = images_to_columns(&pixel_images(p.generated, task_seed(seed, 2)))?;
+    let (ft, fo) = delta_of(&fresh, &train_kde, orig_kde)?;
+    let mut rng = rng_from_seed(task_seed(seed, 3));
+    let picks: Vec<usize> = (0..p.generated).map(|_| rng.random_range(0..n)).collect();
+    let copies = Mat::from_fn(train.nrows(), p.generated, |r, c| train[(r, picks[c])]);
+    let (ct, co) = delta_of(&copies, &train_kde, orig_kde)?;
+    let gl = gl_score(&gen, &fresh, &train)?.score;
+
+    let mean = gen_images.mean(Kind::Double).double_value(&[]);
+    let std = gen_images.to_kind(Kind::Double).std(true).double_value(&[]);
+    Ok(PixelRow {
+        n,
+        replicate,
+        seed,
+        d_gen_train,
+        d_gen_orig,
+        delta: d_gen_train - d_gen_orig,
+        delta_fresh: ft - fo,
+        delta_copies: ct - co,
+        gl,
+        pixel_mean: mean,
+        pixel_std: std,
+        final_loss,
+        train_seconds,
+    })
+}
+
+/// Δ against n for the network and the two reference generators (mean ± 2 s.e. over replicates),
+/// log x axis.
+pub fn figure(summary: &DataFrame) -> Result<Figure> {
+    let n = f64_column(summary, "n")?;
+    let mut records = Vec::new();
+    for (set, col) in [
+        ("trained U-Net", "delta"),
+        ("fresh draws (generalizer)", "delta_fresh"),
+        ("training copies (memorizer)", "delta_copies"),
+    ] {
+        let m = f64_column(summary, &format!("{col}_mean"))?;
+        let s = f64_column(summary, &format!("{col}_sem"))?;
+        for i in 0..n.len() {
+            records.push(
+                Record::new()
+                    .with("n", n[i])
+                    .with("set", set)
+                    .with("delta", m[i])
+                    .with("sem", s[i]),
+            );
+        }
+    }
+    let long = records_frame(&records)?;
+    measured_lines(
+        &long,
+        "n",
+        "delta",
+        "sem",
+        Some("set"),
+        &FigureSpec::new(
+            "Δ = D_el(gen, train) − D_el(gen, orig) against the training-set size",
+            "training images n",
+            "Δ (element-wise metric)",
+        )
+        .log_x(),
+    )
+}
