@@ -37,7 +37,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::diffusion::data::{pixel_images, SIDE};
+use crate::diffusion::data::{pixel_images, PIXEL_MEAN, PIXEL_STD, SIDE};
 use crate::diffusion::image::{self, Picture};
 use crate::diffusion::train::{small_unet_config, train_ddpm, RunSettings, TrainDdpmConfig};
 use crate::diffusion::{ddpm_sample, Ddpm, SchedulerConfig};
@@ -242,7 +242,8 @@ pub fn kept_images(
 }
 
 /// [`kept_images`] as one picture: the `n` training images, then the first `count` generated ones,
-/// `cols` per row, grey [0, 1] shown black to white, enlarged `zoom_factor` times. (A notebook
+/// `cols` per row, contrast stretched to `PIXEL_MEAN ± 3 PIXEL_STD` (black to white), enlarged
+/// `zoom_factor` times. (A notebook
 /// cell cannot do the tensor arithmetic itself: libtch's C symbols are not exported from the
 /// crate's shared library, so the picture is made here.)
 pub fn kept_picture(
@@ -254,7 +255,7 @@ pub fn kept_picture(
     zoom_factor: usize,
 ) -> Result<Picture> {
     let (train, gen) = kept_images(p, n, replicate, count)?;
-    let both = image::stack(&[&train, &gen]) * 2.0 - 1.0;
+    let both = (image::stack(&[&train, &gen]) - PIXEL_MEAN) / (3.0 * PIXEL_STD);
     Picture::grid(&both, cols.max(1) as i64, zoom_factor.max(1) as i64)
 }
 
