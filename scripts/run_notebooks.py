@@ -14,6 +14,12 @@ Each notebook runs in a fresh kernel, from its own folder. A notebook fails when
   that to a cell's last expression in some cells with non-ASCII text: bind it, end with the name),
 - or when the kernel dies or a cell times out.
 
+One failure is retried once, in a fresh kernel, with a `RETRY` line: evcxr's `dlopen failed` of a
+cell's library, seen twice here and gone in the next kernel both times (once while three builds
+ran at once, once in the first kernel on an empty build folder). A notebook whose cell
+cannot load for a lasting reason — a cell that calls tch's tensor arithmetic itself, whose C symbols
+the crate's shared library does not export — fails the retry too, and the run.
+
 For every notebook the executed copy goes to REPORTS/executed/NAME.ipynb (also on failure, so the
 failing output can be read), and a self-contained HTML page to REPORTS/NAME.html: nbconvert's lab
 template with the external <script src> tags removed and plotly.js inlined once, so it opens with
@@ -183,6 +189,10 @@ def main():
             continue
         print(f"RUN  {path} (size {args.size})", flush=True)
         nb, secs, failures = run_one(path.resolve(), args)
+        if any("dlopen failed" in msg for _, _, msg in failures):
+            print(f"RETRY {path}: a cell's library failed to load (dlopen failed); once more in a fresh kernel", flush=True)
+            nb, secs2, failures = run_one(path.resolve(), args)
+            secs += secs2
         name = path.stem
         nbformat.write(nb, args.reports / "executed" / path.name)
         (args.reports / f"{name}.html").write_text(export_html(nb, name), encoding="utf-8")

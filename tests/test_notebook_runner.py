@@ -55,6 +55,16 @@ def test_broken_notebook_fails(tmp_path, name, kind, cell):
     assert (tmp_path / "executed" / name).exists()
 
 
+def test_a_cell_that_cannot_load_fails_after_its_retry(tmp_path):
+    # the runner retries a notebook once on evcxr's "dlopen failed" (a passing fault after cold
+    # builds); a cell whose library can never load must still fail the run
+    code, out = run("broken_dlopen.ipynb", tmp_path)
+    assert code == 1, out
+    assert "RETRY" in out and "dlopen failed" in out, out
+    assert "cell 2: error:" in out or "cell 2: stderr:" in out, out
+    assert "notebooks: 0 passed, 1 failed" in out
+
+
 def test_exported_page_is_offline(tmp_path):
     code, out = run("ok.ipynb", tmp_path)
     assert code == 0, out
