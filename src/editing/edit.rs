@@ -523,7 +523,6 @@ pub fn edit(
         .mean(Kind::Double)
         .sqrt()
         .double_value(&[]);
-    let base = tch::no_grad(|| f(&x_t))?;
     let lambdas = Tensor::from_slice(&settings.strengths)
         .to_kind(x_t.kind())
         .to_device(x_t.device())
@@ -541,18 +540,25 @@ pub fn edit(
         } else {
             ("random".to_string(), control.shallow_clone(), control_gain)
         };
-        let xs = &x_t + &lambdas * &v; // [S, C, H, W]
-        let moved = tch::no_grad(|| f(&xs))?;
+        // xs: [S, C, H, W]; x̂₀(x_t) is taken in the same batch as the moved points, since a
+        // network's f32 rounding depends on the batch size (~1e-5 here) and λ = 0 must measure
+        // exactly no change
+        let xs = &x_t + &lambdas * &v;
+        let s = xs.size()[0];
+        let both = tch::no_grad(|| f(&Tensor::cat(&[&x_t, &xs], 0)))?;
+        let (base, moved) = (both.narrow(0, 0, 1), both.narrow(0, 1, s));
         let measured = norms_from(&moved, &base.expand(moved.size(), false))?;
-        let gen = regenerate(
+        // the unedited regeneration in the same batch too (with η > 0 every row draws the same noise)
+        let gen_both = regenerate(
             model,
             ddim,
-            &xs,
+            &Tensor::cat(&[&x_t, &xs], 0),
             start,
             settings.eta_one_below,
             settings.seed,
         )?;
-        let changed = norms_from(&gen, &reconstruction.expand(gen.size(), false))?;
+        let (unedited, gen) = (gen_both.narrow(0, 0, 1), gen_both.narrow(0, 1, s));
+        let changed = norms_from(&gen, &unedited.expand(gen.size(), false))?;
         for (j, &lam) in settings.strengths.iter().enumerate() {
             rows.push(EditRow {
                 direction: name.clone(),
