@@ -18,7 +18,10 @@ and the work is in libtorch either way).
 Measured 2026-11-23, 2 cores shared with another engineer's jobs (load 3-5; single rounds varied
 up to 40x, so only the best of 5 rounds, taken in quiet moments, means anything), dev-profile
 binary: forward pass rust 66.0 ms, pytorch 75.7 ms, ratio 0.87; DDIM 50 steps rust 3.40 s, pytorch
-3.93 s, ratio 0.87; outputs bitwise equal (max |rust - pytorch| = 0). Re-measure on a quiet machine.
+3.93 s, ratio 0.87; outputs bitwise equal (max |rust - pytorch| = 0).
+Measured 2026-12-01 on a quiet machine (load 0.4), dev-profile binary, best of 3 rounds: forward pass
+rust 94.1 ms, pytorch 116.6 ms, ratio 0.81; DDIM 50 steps rust 6.00 s, pytorch 6.72 s, ratio 0.89;
+outputs bitwise equal.
 """
 
 import argparse
