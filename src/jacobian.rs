@@ -181,23 +181,7 @@ pub fn full_jacobian(f: &impl TensorMap, x: &Tensor, batch: usize) -> Result<Ten
 /// All singular values of a matrix tensor `[m, n]` (any device and float kind), largest first,
 /// computed in f64 on the CPU (faer's SVD): the spectrum of a [`full_jacobian`].
 pub fn matrix_singular_values(m: &Tensor) -> Result<Vec<f64>> {
-    let size = m.size();
-    if size.len() != 2 {
-        return Err(Error::invalid(
-            "matrix",
-            format!("{size:?}"),
-            "a two-dimensional tensor",
-        ));
-    }
-    let (r, c) = (size[0] as usize, size[1] as usize);
-    let v: Vec<f64> = Vec::<f64>::try_from(
-        &m.to_kind(Kind::Double)
-            .to_device(tch::Device::Cpu)
-            .contiguous()
-            .view([-1]),
-    )?;
-    let mat = crate::molrg::Mat::from_fn(r, c, |i, j| v[i * c + j]);
-    crate::molrg::singular_values(&mat)
+    crate::molrg::singular_values(&crate::torch::matrix_from_tensor(m)?)
 }
 
 /// Settings of [`top_singular`].

@@ -1,4 +1,5 @@
-//! libtorch through tch 0.26 (feature `torch`): device choice, CUDA detection, version.
+//! libtorch through tch 0.26 (feature `torch`): device choice, CUDA detection, version, and a
+//! matrix tensor as a faer matrix.
 //!
 //! libtorch 2.13.0 comes from the PyPI `torch==2.13.0` wheel (see `scripts/setup.sh`). The build
 //! script embeds the library folder as an rpath, so binaries and tests run without
@@ -91,4 +92,24 @@ pub fn libtorch_version() -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix("__version__ = "))
         .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+}
+
+/// A matrix tensor `[r, c]` (any device and float kind) as an f64 faer matrix on the CPU.
+pub fn matrix_from_tensor(m: &tch::Tensor) -> Result<faer::Mat<f64>> {
+    let size = m.size();
+    if size.len() != 2 {
+        return Err(Error::invalid(
+            "matrix",
+            format!("{size:?}"),
+            "a two-dimensional tensor",
+        ));
+    }
+    let (r, c) = (size[0] as usize, size[1] as usize);
+    let v: Vec<f64> = Vec::<f64>::try_from(
+        &m.to_kind(tch::Kind::Double)
+            .to_device(tch::Device::Cpu)
+            .contiguous()
+            .view([-1]),
+    )?;
+    Ok(faer::Mat::from_fn(r, c, |i, j| v[i * c + j]))
 }

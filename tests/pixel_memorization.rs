@@ -140,6 +140,13 @@ fn bad_settings_are_errors() {
         ),
         (
             PixelMemorization {
+                n: vec![8, 8],
+                ..tiny(&dir)
+            },
+            "n",
+        ),
+        (
+            PixelMemorization {
                 generated: 1,
                 ..tiny(&dir)
             },

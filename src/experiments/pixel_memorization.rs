@@ -150,8 +150,12 @@ const KEPT_FILE: &str = "measurement.json";
 impl PixelMemorization {
     fn check(&self) -> Result<()> {
         check_count_at_least("n", self.n.len(), 1)?;
-        for &n in &self.n {
+        for (k, &n) in self.n.iter().enumerate() {
             check_count_at_least("n", n, 2)?;
+            if self.n[..k].contains(&n) {
+                // one model folder and one seed per (n, replicate)
+                return Err(Error::invalid("n", n, "each training-set size once"));
+            }
         }
         check_count_at_least("replicates", self.replicates, 1)?;
         check_count_at_least("steps", self.steps, 1)?;
@@ -243,9 +247,8 @@ pub fn kept_images(
 
 /// [`kept_images`] as one picture: the `n` training images, then the first `count` generated ones,
 /// `cols` per row, contrast stretched to `PIXEL_MEAN ± 3 PIXEL_STD` (black to white), enlarged
-/// `zoom_factor` times. (A notebook
-/// cell cannot do the tensor arithmetic itself: libtch's C symbols are not exported from the
-/// crate's shared library, so the picture is made here.)
+/// `zoom_factor` times. (A notebook cell cannot do the tensor arithmetic itself: libtch's C
+/// symbols are not exported from the crate's shared library, so the picture is made here.)
 pub fn kept_picture(
     p: &PixelMemorization,
     n: usize,
@@ -276,16 +279,10 @@ fn sample(
 
 /// `[N, 1, 8, 8]` images as the 64 × N matrix of their pixels (one image per column).
 pub fn images_to_columns(x: &Tensor) -> Result<Mat<f64>> {
-    let size = x.size();
-    let n = size.first().copied().unwrap_or(0) as usize;
-    let per = if n == 0 { 0 } else { x.numel() / n };
-    let v: Vec<f64> = Vec::<f64>::try_from(
-        &x.to_device(Device::Cpu)
-            .to_kind(Kind::Double)
-            .contiguous()
-            .view([-1]),
-    )?;
-    Ok(Mat::from_fn(per, n, |r, c| v[c * per + r]))
+    let n = x.size().first().copied().unwrap_or(0);
+    Ok(crate::torch::matrix_from_tensor(&x.reshape([n, -1]))?
+        .transpose()
+        .to_owned())
 }
 
 /// Trains, samples and measures every (n, replicate); `progress` gets a line per model.
@@ -323,12 +320,12 @@ fn run_in(
     let total = p.n.len() * p.replicates;
     let mut reporter = Reporter::new(progress, "pixel-memorization", std::time::Duration::ZERO);
     let mut rows = Vec::with_capacity(total);
-    for (i, (n, replicate)) in
+    for (done, (n, replicate)) in
         p.n.iter()
             .flat_map(|&n| (0..p.replicates).map(move |r| (n, r)))
             .enumerate()
     {
-        let seed = task_seed(p.seed, i as u64);
+        let seed = model_seed(p, n, replicate)?;
         let dir = root.join(model_folder(n, replicate));
         let kept_path = dir.join(KEPT_FILE);
         let kept = std::fs::read_to_string(&kept_path)
@@ -350,7 +347,7 @@ fn run_in(
             }
         };
         rows.push(row);
-        reporter.update(i + 1, total);
+        reporter.update(done + 1, total);
     }
     let records: Vec<Record> = rows.iter().map(row_record).collect();
     let raw = records_frame(&records)?;
