@@ -159,6 +159,38 @@ fn l2_closed_form_matches_quadrature_in_one_dimension() {
     assert!((l2.value() - num).abs() < 1e-9, "{} vs {num}", l2.value());
 }
 
+/// `divergences` keeps its buffers per thread: a call after one at another dimension, or on another
+/// thread, gives bit for bit what the first call gave (nothing stale survives), and a near-singular
+/// W still gives finite values with the LU's sign.
+#[test]
+fn divergences_buffers_leave_no_trace() {
+    let mut rng = rng_from_seed(5);
+    let mut case = |d: usize| {
+        let w = Mat::from_fn(d, d, |i, j| {
+            rng.random::<f64>() - 0.5 + if i == j { 1.5 } else { 0.0 }
+        });
+        let delta: Vec<f64> = (0..d).map(|_| rng.random::<f64>() - 0.5).collect();
+        (w, delta)
+    };
+    let (a, da) = case(7);
+    let (b, db) = case(3);
+    let first = divergences(0.8, a.as_ref(), 1.3, &da);
+    let other = divergences(1.1, b.as_ref(), 0.4, &db);
+    assert_eq!(divergences(0.8, a.as_ref(), 1.3, &da), first);
+    assert_eq!(divergences(1.1, b.as_ref(), 0.4, &db), other);
+    let on_thread = std::thread::spawn(move || divergences(0.8, a.as_ref(), 1.3, &da));
+    assert_eq!(on_thread.join().unwrap(), first);
+    // rows 0 and 1 swapped in a diagonal matrix: det = −2·3·4 = −24 and KL from the spectrum
+    let mut p = Mat::<f64>::zeros(3, 3);
+    p[(1, 0)] = 2.0;
+    p[(0, 1)] = 3.0;
+    p[(2, 2)] = 4.0;
+    let dv = divergences(1.0, p.as_ref(), 1.0, &[0.0, 0.0, 0.0]);
+    assert_eq!(dv.det_sign, -1.0);
+    let want = 0.5 * (0.25 + 1.0 / 9.0 + 1.0 / 16.0 - 3.0 + 2.0 * 24f64.ln());
+    assert!((dv.kl.cov - want).abs() < 1e-14, "{} vs {want}", dv.kl.cov);
+}
+
 /// Prediction against the reduced-sampler Monte Carlo at n ≥ 4d, q ≤ 0.34: N = 4000 trials per
 /// point, seed 11 + point index; |MC − prediction| < 4 s.e. for KL, its two parts and H² (a
 /// false alarm has probability ~6e-5 per comparison; on the numpy validation grid the same cells

@@ -4,26 +4,30 @@
 use std::str::FromStr;
 
 use faer::linalg::triangular_solve::solve_upper_triangular_in_place;
-use faer::{Mat, Par};
+use faer::Par;
 use rand::Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use super::distances::{divergences, Divergences, KlParts};
+use super::distances::{
+    clear_avx_upper, column, column_mut, divergences, DivergenceWork, Divergences, KlParts,
+};
 use super::model::{fit_ols, generated_gaussian, sample_training, LinearParams};
 use crate::error::{check_count_at_least, Error, Result};
 use crate::rng::{rng_from_seed, task_seed};
 use crate::stats::{mean_sem, median, Estimate};
+use crate::vecmath::dot;
 
 /// How a trial is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sampler {
     /// From the sufficient statistics (Bartlett R, Gaussian Ξ, χ² terms): exact in law, `O(d³)`
-    /// per trial whatever n (`≈ 13d³/3` flops).
+    /// per trial whatever n (`≈ 5d³` flops: one triangular solve and [`divergences`]).
     #[default]
     Reduced,
     /// The model as specified: n points drawn, OLS fitted: `O(nd²)` per trial
-    /// (`3nd² + 17d³/3` flops).
+    /// (`3nd² + 19d³/3` flops: the Gram matrices, a Cholesky and two triangular solves for the
+    /// fit, then [`divergences`]).
     Raw,
 }
 
@@ -79,7 +83,8 @@ pub fn trial_raw<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Diver
 
 /// One trial from the sufficient statistics, in units of σ (the divergences are scale- and
 /// translation-invariant): `M = I + κ(R⁻¹Ξ)ᵀ`, `Σ_g/σ² = rρ MMᵀ`, `δ/σ = ḡ − κrMz̄` (module docs).
-/// Same joint law of (KL_mean, KL_cov, H², sign det W) as [`trial_raw`].
+/// Same joint law of (KL_mean, KL_cov, H², sign det W) as [`trial_raw`]. Works on `Mᵀ = I + κR⁻¹Ξ`
+/// in this thread's buffers: one triangular solve (d³ flops) and [`divergences`] (≈ 4d³).
 pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Divergences> {
     let (d, n) = (p.d, p.n);
     if n <= d {
@@ -89,52 +94,62 @@ pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<D
     let k2 = p.kappa2();
     let kap = k2.sqrt();
     let r = 1.0 / (1.0 + k2);
-    // Bartlett: R upper triangular, R_ii = sqrt(χ²_{m−i}), R_ij ~ N(0,1) for i < j
-    let mut big_r = Mat::<f64>::zeros(d, d);
-    for j in 0..d {
-        for i in 0..j {
-            big_r[(i, j)] = Distribution::<f64>::sample(&StandardNormal, rng);
+    Ok(DivergenceWork::with(d, |ws| {
+        // Bartlett: R upper triangular (in `aux`, its strict lower part stays 0),
+        // R_ii = sqrt(χ²_{m−i}), R_ij ~ N(0,1) for i < j
+        for j in 0..d {
+            let col = column_mut(&mut ws.aux, j);
+            fill_normals(rng, &mut col[..j]);
+            col[j] = chi2(rng, (m - j) as f64).sqrt();
         }
-        big_r[(j, j)] = chi2(rng, (m - j) as f64).sqrt();
-    }
-    let xi = Mat::<f64>::from_fn(d, d, |_, _| {
-        Distribution::<f64>::sample(&StandardNormal, rng)
-    });
-    let chi_perp = if m > d {
-        chi2(rng, ((m - d) * d) as f64)
-    } else {
-        0.0
-    };
-    let gbar: Vec<f64> = (0..d)
-        .map(|_| Distribution::<f64>::sample(&StandardNormal, rng) / (n as f64).sqrt())
-        .collect();
-    let zbar: Vec<f64> = (0..d)
-        .map(|_| Distribution::<f64>::sample(&StandardNormal, rng) / (n as f64).sqrt())
-        .collect();
-    // Z = R⁻¹Ξ, M = I + κ Zᵀ
-    let mut z = xi.clone();
-    solve_upper_triangular_in_place(big_r.as_ref(), z.as_mut(), Par::Seq);
-    super::distances::clear_avx_upper();
-    let mut mm = Mat::<f64>::from_fn(d, d, |i, j| kap * z[(j, i)]);
-    for i in 0..d {
-        mm[(i, i)] += 1.0;
-    }
-    let (mut rr, mut xr, mut xx) = (0.0, 0.0, 0.0);
-    for j in 0..d {
-        for i in 0..d {
-            let (a, b) = (big_r[(i, j)], xi[(i, j)]);
-            rr += a * a;
-            xr += a * b;
-            xx += b * b;
+        // Ξ iid N(0,1) (in `wt`)
+        for j in 0..d {
+            fill_normals(rng, column_mut(&mut ws.wt, j));
         }
+        let chi_perp = if m > d {
+            chi2(rng, ((m - d) * d) as f64)
+        } else {
+            0.0
+        };
+        let mut gbar = vec![0.0; d];
+        fill_normals(rng, &mut gbar);
+        let mut zbar = vec![0.0; d];
+        fill_normals(rng, &mut zbar);
+        let sqrt_n = (n as f64).sqrt();
+        gbar.iter_mut()
+            .chain(zbar.iter_mut())
+            .for_each(|x| *x /= sqrt_n);
+        let (mut rr, mut xr, mut xx) = (0.0, 0.0, 0.0);
+        for j in 0..d {
+            let (rc, xc) = (column(&ws.aux, j), column(&ws.wt, j));
+            rr += dot(rc, rc);
+            xr += dot(rc, xc);
+            xx += dot(xc, xc);
+        }
+        // Mᵀ = I + κ R⁻¹Ξ, in place
+        solve_upper_triangular_in_place(ws.aux.as_ref(), ws.wt.as_mut(), Par::Seq);
+        clear_avx_upper();
+        let tau = (r * rr + 2.0 * (r * (1.0 - r)).sqrt() * xr + (1.0 - r) * (xx + chi_perp))
+            / (m * d) as f64;
+        let rho = r * tau + 1.0 - r;
+        // δ_i = ḡ_i − κr (M z̄)_i, (M z̄)_i = column i of Mᵀ · z̄
+        let mut delta = gbar;
+        for (i, di) in delta.iter_mut().enumerate() {
+            let col = column_mut(&mut ws.wt, i);
+            col.iter_mut().for_each(|x| *x *= kap);
+            col[i] += 1.0;
+            *di -= kap * r * dot(col, &zbar);
+        }
+        ws.divergences_of_transpose(1.0, r * rho, &delta)
+    }))
+}
+
+/// Standard normals into `out`, in order (a tight loop: the generator's state stays in
+/// registers).
+fn fill_normals<R: Rng + ?Sized>(rng: &mut R, out: &mut [f64]) {
+    for x in out {
+        *x = Distribution::<f64>::sample(&StandardNormal, rng);
     }
-    let tau =
-        (r * rr + 2.0 * (r * (1.0 - r)).sqrt() * xr + (1.0 - r) * (xx + chi_perp)) / (m * d) as f64;
-    let rho = r * tau + 1.0 - r;
-    let delta: Vec<f64> = (0..d)
-        .map(|i| gbar[i] - kap * r * (0..d).map(|j| mm[(i, j)] * zbar[j]).sum::<f64>())
-        .collect();
-    Ok(divergences(1.0, mm.as_ref(), r * rho, &delta))
 }
 
 fn chi2<R: Rng + ?Sized>(rng: &mut R, k: f64) -> f64 {
