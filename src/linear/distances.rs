@@ -84,7 +84,7 @@ pub(crate) struct DivergenceWork {
     d: usize,
     /// `Wᵀ` on entry to [`Self::divergences_of_transpose`], its LU factors after.
     pub(crate) wt: Mat<f64>,
-    /// Free d×d scratch for the caller (the reduced sampler's Bartlett factor).
+    /// Free d×d scratch for the caller (the reduced sampler's Bartlett factor), contents unspecified.
     pub(crate) aux: Mat<f64>,
     inv: Mat<f64>,
     sbar: Mat<f64>,

@@ -95,7 +95,7 @@ pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<D
     let kap = k2.sqrt();
     let r = 1.0 / (1.0 + k2);
     Ok(DivergenceWork::with(d, |ws| {
-        // Bartlett: R upper triangular (in `aux`, its strict lower part stays 0),
+        // Bartlett: R upper triangular (in `aux`, whose strict lower part is never read),
         // R_ii = sqrt(χ²_{m−i}), R_ij ~ N(0,1) for i < j
         for j in 0..d {
             let col = column_mut(&mut ws.aux, j);
@@ -121,9 +121,9 @@ pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<D
             .for_each(|x| *x /= sqrt_n);
         let (mut rr, mut xr, mut xx) = (0.0, 0.0, 0.0);
         for j in 0..d {
-            let (rc, xc) = (column(&ws.aux, j), column(&ws.wt, j));
+            let (rc, xc) = (&column(&ws.aux, j)[..=j], column(&ws.wt, j));
             rr += dot(rc, rc);
-            xr += dot(rc, xc);
+            xr += dot(rc, &xc[..=j]);
             xx += dot(xc, xc);
         }
         // Mᵀ = I + κ R⁻¹Ξ, in place
