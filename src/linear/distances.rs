@@ -18,6 +18,7 @@ use faer::{Accum, Mat, MatRef, Par, Side};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::vecmath::dot;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
@@ -46,6 +47,20 @@ pub struct Divergences {
     pub h2: f64,
     /// Sign of det W (0 when singular): a negative sign means W crossed a singularity.
     pub det_sign: f64,
+}
+
+impl Divergences {
+    /// The values for a singular generated covariance: `KL = ∞` (both parts), `H² = 1`, sign 0.
+    pub fn singular() -> Self {
+        Self {
+            kl: KlParts {
+                mean: f64::INFINITY,
+                cov: f64::INFINITY,
+            },
+            h2: 1.0,
+            det_sign: 0.0,
+        }
+    }
 }
 
 /// Divergences of `p = N(μ₀, σ²I_d)` from `q = N(μ₀ + δ, v W Wᵀ)`, W any d×d matrix:
@@ -139,14 +154,7 @@ impl DivergenceWork {
         delta: &[f64],
     ) -> Divergences {
         let d = self.d;
-        let singular = Divergences {
-            kl: KlParts {
-                mean: f64::INFINITY,
-                cov: f64::INFINITY,
-            },
-            h2: 1.0,
-            det_sign: 0.0,
-        };
+        let singular = Divergences::singular();
         // Σ̄ = (σ²I + v W Wᵀ)/2 = (σ²I + v NᵀN)/2 with N = Wᵀ, lower half, before N is factored
         tri_matmul(
             self.sbar.as_mut(),
@@ -194,20 +202,11 @@ impl DivergenceWork {
         solve_unit_lower_triangular_in_place(self.wt.as_ref(), self.inv.as_mut(), Par::Seq);
         solve_upper_triangular_in_place(self.wt.as_ref(), self.inv.as_mut(), Par::Seq);
         clear_avx_upper();
-        let mut frob = 0.0;
-        let mut quad = 0.0;
-        for j in 0..d {
-            let col = column(&self.inv, j);
-            let (mut ss, mut dot) = (0.0, 0.0);
-            for (x, dl) in col.iter().zip(delta) {
-                ss += x * x;
-                dot += x * dl;
-            }
-            frob += ss;
-            quad += dot * dot;
-        }
-        let tr_inv = frob / v;
-        let quad = quad / v;
+        let tr_inv = self.inv.squared_norm_l2() / v;
+        let quad = (0..d)
+            .map(|j| dot(column(&self.inv, j), delta).powi(2))
+            .sum::<f64>()
+            / v;
         let ln_det_sg = d as f64 * v.ln() + 2.0 * ln_abs_det;
         let df = d as f64;
         let kl = KlParts {
@@ -236,7 +235,7 @@ impl DivergenceWork {
                 // δᵀΣ̄⁻¹δ = ‖L⁻¹δ‖²
                 solve_lower_triangular_in_place(self.sbar.as_ref(), self.rhs.as_mut(), Par::Seq);
                 clear_avx_upper();
-                let quad_bar: f64 = (0..d).map(|i| self.rhs[(i, 0)].powi(2)).sum();
+                let quad_bar = self.rhs.squared_norm_l2();
                 let ln_bc = 0.25 * df * sigma2.ln() + 0.25 * ln_det_sg
                     - 0.5 * ln_det_bar
                     - 0.125 * quad_bar;
@@ -283,14 +282,7 @@ pub fn divergences_to_gaussian(
     let delta: Vec<f64> = mean.iter().zip(mu0).map(|(m, o)| m - o).collect();
     match cov.llt(Side::Lower) {
         Ok(llt) => Ok(divergences(sigma2, llt.L(), 1.0, &delta)),
-        Err(_) => Ok(Divergences {
-            kl: KlParts {
-                mean: f64::INFINITY,
-                cov: f64::INFINITY,
-            },
-            h2: 1.0,
-            det_sign: 0.0,
-        }),
+        Err(_) => Ok(Divergences::singular()),
     }
 }
 

@@ -10,7 +10,7 @@ use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use super::distances::{
-    clear_avx_upper, column, column_mut, divergences, DivergenceWork, Divergences, KlParts,
+    clear_avx_upper, column, column_mut, divergences, DivergenceWork, Divergences,
 };
 use super::model::{fit_ols, generated_gaussian, sample_training, LinearParams};
 use crate::error::{check_count_at_least, Error, Result};
@@ -52,22 +52,11 @@ impl Sampler {
     }
 }
 
-fn singular() -> Divergences {
-    Divergences {
-        kl: KlParts {
-            mean: f64::INFINITY,
-            cov: f64::INFINITY,
-        },
-        h2: 1.0,
-        det_sign: 0.0,
-    }
-}
-
 /// One trial of the raw model: draw n points, fit the OLS denoiser, compare the generated
 /// Gaussian with the truth. n ≤ d: `KL = ∞`, `H² = 1` without drawing.
 pub fn trial_raw<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Divergences> {
     if p.n <= p.d {
-        return Ok(singular());
+        return Ok(Divergences::singular());
     }
     let train = sample_training(p, rng);
     let den = fit_ols(train.x.as_ref(), train.y.as_ref())?;
@@ -88,7 +77,7 @@ pub fn trial_raw<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Diver
 pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Divergences> {
     let (d, n) = (p.d, p.n);
     if n <= d {
-        return Ok(singular());
+        return Ok(Divergences::singular());
     }
     let m = n - 1;
     let k2 = p.kappa2();
