@@ -14,10 +14,11 @@ mod molrg;
 #[cfg(feature = "torch")]
 mod pixel;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use polars::prelude::DataFrame;
 
 use crate::error::{Error, Result};
 use crate::experiments::{
@@ -477,20 +478,20 @@ fn run(cmd: Command) -> Result<()> {
     }
 }
 
-/// The common tail of every experiment: print or write the summary, the raw table, the report.
-fn finish(
+/// Writes the summary to `out` (or prints every row and column of it) and the raw table to `raw`.
+pub(crate) fn write_tables(
     name: &str,
-    title: &str,
-    out: &ExperimentOutput,
-    fig: Option<&Figure>,
-    c: &Common,
+    summary: &DataFrame,
+    raw: &DataFrame,
+    out: Option<&Path>,
+    raw_path: Option<&Path>,
 ) -> Result<()> {
-    match &c.out {
+    match out {
         Some(path) => {
-            write_frame(&out.summary, path)?;
+            write_frame(summary, path)?;
             eprintln!(
                 "[{name}] wrote {} rows to {}",
-                out.summary.height(),
+                summary.height(),
                 path.display()
             );
         }
@@ -499,12 +500,30 @@ fn finish(
             std::env::set_var("POLARS_FMT_MAX_ROWS", "-1");
             std::env::set_var("POLARS_FMT_MAX_COLS", "-1");
             std::env::set_var("POLARS_TABLE_WIDTH", "250");
-            println!("{}", out.summary);
+            println!("{summary}");
         }
     }
-    if let Some(path) = &c.raw {
-        write_frame(&out.raw, path)?;
+    if let Some(path) = raw_path {
+        write_frame(raw, path)?;
     }
+    Ok(())
+}
+
+/// The common tail of every experiment: print or write the summary, the raw table, the report.
+fn finish(
+    name: &str,
+    title: &str,
+    out: &ExperimentOutput,
+    fig: Option<&Figure>,
+    c: &Common,
+) -> Result<()> {
+    write_tables(
+        name,
+        &out.summary,
+        &out.raw,
+        c.out.as_deref(),
+        c.raw.as_deref(),
+    )?;
     if let Some(path) = &c.report {
         let mut r = Report::new(title).text(&format!(
             "difftheory {name}; summary of {} grid points.",

@@ -402,7 +402,7 @@ pub struct PixelMemorizationArgs {
 /// element-wise metric with the memorizer and generalizer references.
 pub fn pixel_memorization(a: PixelMemorizationArgs) -> Result<()> {
     use crate::experiments::pixel_memorization::{figure, run, PixelMemorization};
-    use crate::sweep::{write_frame, Progress};
+    use crate::sweep::Progress;
     let p = PixelMemorization {
         n: a.n.0.clone(),
         replicates: a.trials,
@@ -422,17 +422,13 @@ pub fn pixel_memorization(a: PixelMemorizationArgs) -> Result<()> {
         Progress::Stderr
     };
     let out = run(&p, progress)?;
-    match &a.out {
-        Some(path) => write_frame(&out.summary, path)?,
-        None => {
-            std::env::set_var("POLARS_FMT_MAX_COLS", "-1");
-            std::env::set_var("POLARS_TABLE_WIDTH", "250");
-            println!("{}", out.summary);
-        }
-    }
-    if let Some(path) = &a.raw {
-        write_frame(&out.raw, path)?;
-    }
+    super::write_tables(
+        "pixel-memorization",
+        &out.summary,
+        &out.raw,
+        a.out.as_deref(),
+        a.raw.as_deref(),
+    )?;
     if let Some(path) = &a.report {
         crate::plot::report::Report::new("Paper 000: a U-Net DDPM from memorization to generalization")
             .text(&format!(
