@@ -4,23 +4,23 @@
                                           [--kappa2 0.5] [--samplers reduced,raw]
 
 Both sides run the same algorithm per sampler:
-- `reduced`: the sufficient-statistics sampler (Bartlett R, Gaussian Ξ, χ² terms), O(d³) per trial
-  (Rust `--sampler reduced`, numpy `mc_batch_reduced` of benches/linear_kl_numpy.py);
+- `reduced`: the sufficient-statistics sampler (Golub–Kahan bidiagonal B, Gaussian Ξ, χ² terms),
+  O(d³) per trial (Rust `--sampler reduced`, numpy `mc_batch_reduced` of benches/linear_kl_numpy.py);
 - `raw`: n points drawn and the OLS fitted, O(nd²) per trial (Rust `--sampler raw`, numpy
   `mc_batch`, Gram matrices by batched BLAS matmul).
 Rust runs the CLI (release build, rayon over all cores, one trial per task, faer kernels
 single-threaded inside a trial); numpy runs batches of trials with its BLAS on all cores.
 
-Flops counted per trial (the operations Rust executes; the dominant dense ops only):
-- reduced: R⁻¹Ξ triangular solve d³ + MMᵀ (lower half) d³ + LU of Mᵀ 2d³/3 + M⁻¹ from two
-  triangular solves on the identity 2d³ + Cholesky of Σ̄ d³/3 = 5d³;
+Flops counted per trial (the operations Rust executes; the dominant dense ops only, `flops()`):
+- reduced: MMᵀ (lower half) d³ + LU of Mᵀ 2d³/3 + L⁻¹ in column blocks of 32 (0.51d³ at d = 100)
+  + U⁻¹ on it d³ + Cholesky of Σ̄ d³/3 = 3.51d³ at d = 100 (B⁻¹Ξ is an O(d²) recursion);
 - raw: Y_cᵀY_c (lower half) nd² + X_cᵀY_c 2nd² + Cholesky d³/3 + two triangular solves 2d³ +
-  the divergences as above without the first solve 4d³ = 3nd² + 19d³/3.
-(Until 2026-12-01 M⁻¹ came from faer's `inverse()`, 4d³/3 flops but 3x the time of the two dense
-triangular solves at d = 100; the counts were 13d³/3 and 3nd² + 17d³/3.)
-Peak = cores × GHz × 16 (AVX2 FMA, f64: 2 FMA units × 4 lanes × 2 flops), the clock read from
-/proc/cpuinfo; the measured limit is numpy's threaded DGEMM on 3000×3000 matrices, which runs
-above that nominal peak because the cores boost above the listed clock.
+  the divergences as above = 3nd² + 5.84d³ at d = 100.
+(Until 2026-12-02 the reduced sampler used the Bartlett factor R and a d³ triangular solve R⁻¹Ξ,
+and M⁻¹ came from two dense triangular solves on the identity: 5d³ and 3nd² + 19d³/3.)
+Nominal peak = cores × GHz × flops/cycle (2 FMA units × SIMD lanes × 2: 32 with AVX-512, which this
+machine has, 16 with AVX2), the clock read from /proc/cpuinfo; the measured limit is numpy's
+threaded DGEMM on 3000×3000 matrices (OpenBLAS's SkylakeX kernel here).
 
 Measured 2026-12-01 23:04 UTC (load average 1.4-1.7; this command, twice), after `divergences`
 moved to in-place faer calls on buffers kept per thread (LU 42 µs in place against 80 µs for
@@ -60,6 +60,7 @@ import argparse
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -78,8 +79,27 @@ def clock_ghz():
     return max(mhz) / 1000.0 if mhz else float("nan")
 
 
+INV_BLOCK = 32  # src/linear/distances.rs: the column block of the blocked L^-1
+
+
+def divergence_flops(d):
+    """Flops of `divergences` at dimension d: W W^T lower half d^3, LU 2d^3/3, the blocked
+    L^-1 (sum over column blocks of (rows left)^2 x block width), U^-1 on it d^3, Cholesky d^3/3."""
+    blocked = sum((d - j0) ** 2 * min(INV_BLOCK, d - j0) for j0 in range(0, d, INV_BLOCK))
+    return d**3 + 2 * d**3 / 3 + blocked + d**3 + d**3 / 3
+
+
 def flops(sampler, d, n):
-    return 5 * d**3 if sampler == "reduced" else 3 * n * d * d + 19 * d**3 / 3
+    if sampler == "reduced":
+        return divergence_flops(d)
+    # Y_c^T Y_c (lower half) n d^2 + X_c^T Y_c 2 n d^2 + Cholesky d^3/3 + two triangular solves 2d^3
+    return 3 * n * d * d + d**3 / 3 + 2 * d**3 + divergence_flops(d)
+
+
+def simd_flops_per_cycle():
+    """f64 flops per cycle and core: 2 FMA units x lanes x 2, AVX-512 where the CPU has it."""
+    flags = Path("/proc/cpuinfo").read_text()
+    return (32, "AVX-512") if re.search(r"\bavx512f\b", flags) else (16, "AVX2")
 
 
 def dgemm_rate(size=3000, rounds=3):
@@ -105,6 +125,7 @@ def main():
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--kappa2", type=float, default=0.5)
     ap.add_argument("--samplers", default="reduced,raw")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each side; medians reported")
     ap.add_argument("--numpy-trials", type=int, default=None,
                     help="trials per point on the numpy side (default: --trials); time is scaled")
     a = ap.parse_args()
@@ -114,47 +135,67 @@ def main():
     exe = target / "release" / "difftheory"
     cores = os.cpu_count()
     ghz = clock_ghz()
-    peak = cores * ghz * 16
-    limit = dgemm_rate()
+    per_cycle, isa = simd_flops_per_cycle()
+    peak = cores * ghz * per_cycle
     lam = ref.lam_for_kappa2(a.kappa2, 1.0, 1.0)
     np_trials = a.numpy_trials or a.trials
+    results = []
     print(f"linear-kl sweep: d = {a.d}, n = {a.n}, {a.trials} trials per point, T = 1, κ² = {a.kappa2} "
           f"(λ = {lam:.6g}), σ = 1")
-    print(f"machine: {cores} cores at {ghz:.2f} GHz; peak {peak:.1f} GFLOP/s (AVX2-FMA f64, 16 flops/cycle/core); "
+    print(f"machine: {cores} cores at {ghz:.2f} GHz; nominal peak {peak:.1f} GFLOP/s ({isa} FMA f64, {per_cycle} flops/cycle/core); "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"measured flop limit: numpy DGEMM 3000x3000 on all cores {limit:.1f} GFLOP/s")
     for sampler in a.samplers.split(","):
         total_flops = sum(flops(sampler, a.d, n) for n in ns) * a.trials
-        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        out = subprocess.run([str(exe), "linear-kl", "--d", str(a.d), "--n", a.n, "--t", "1", "--lambda", repr(lam),
-                              "--sigma", "1", "--trials", str(a.trials), "--sampler", sampler, "--quiet",
-                              "--out", "/tmp/linear-kl-bench.csv"], capture_output=True, text=True)
-        rust = time.perf_counter() - t
-        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        rust_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-        if out.returncode != 0:
-            raise SystemExit(out.stderr)
-        rows = [line.split(",") for line in Path("/tmp/linear-kl-bench.csv").read_text().splitlines()[1:]]
-        rust_kl = [float(r[6]) for r in rows]
-        t, c = time.perf_counter(), time.process_time()
-        np_kl = []
-        for n in ns:
-            means, _, _ = ref.run_mc(a.d, n, 1.0, lam, 1.0, 0.0, np_trials, seed=n, reduced=(sampler == "reduced"))
-            np_kl.append(means[0])
-        npy = (time.perf_counter() - t) * a.trials / np_trials
-        npy_cpu = (time.process_time() - c) * a.trials / np_trials
+        runs = []
+        for _ in range(a.repeats):
+            rust, rust_cpu, rust_kl = run_rust(exe, a, lam, sampler)
+            npy, npy_cpu, np_kl = run_numpy(a, ns, lam, sampler, np_trials)
+            runs.append((rust, rust_cpu, npy, npy_cpu))
+        rust, rust_cpu, npy, npy_cpu = (statistics.median(r[k] for r in runs) for k in range(4))
         gflops = total_flops / rust / 1e9
         gflops_core = total_flops / rust_cpu / 1e9
-        print(f"\n[{sampler}] flops counted: {total_flops / 1e9:.1f} GFLOP")
+        print(f"\n[{sampler}] flops counted: {total_flops / 1e9:.1f} GFLOP; medians of {a.repeats} alternating runs "
+              f"(wall rust {', '.join(f'{r[0]:.2f}' for r in runs)} s, numpy {', '.join(f'{r[2]:.2f}' for r in runs)} s)")
         print(f"  rust  {rust:8.2f} s wall, {rust_cpu:7.2f} s CPU   {gflops:6.1f} GFLOP/s = {100 * gflops / peak:5.1f} % of "
-              f"peak (per CPU-second: {gflops_core:5.1f} GFLOP/s = {100 * gflops_core / (peak / cores):5.1f} % of one core's peak); "
-              f"{limit / gflops:4.1f}x below the measured DGEMM limit")
+              f"the nominal peak (per CPU-second: {gflops_core:5.1f} GFLOP/s)")
         scaled = "" if np_trials == a.trials else f" (measured on {np_trials} trials per point, scaled)"
         print(f"  numpy {npy:8.2f} s wall, {npy_cpu:7.2f} s CPU   ratio numpy/rust = {npy / rust:5.1f}x wall, "
               f"{npy_cpu / rust_cpu:5.1f}x CPU{scaled}")
         for n, rk, nk in zip(ns, rust_kl, np_kl):
             print(f"    n = {n:5d}: KL rust {rk:.4f}, numpy {nk:.4f}")
+        results.append((sampler, gflops))
+    # measured last: OpenBLAS's threads keep spinning for a while after a DGEMM and would slow
+    # whatever runs next
+    limit = dgemm_rate()
+    print(f"\nmeasured flop limit: numpy DGEMM 3000x3000 on all cores {limit:.1f} GFLOP/s")
+    for sampler, gflops in results:
+        print(f"  [{sampler}] rust {gflops:.1f} GFLOP/s: {limit / gflops:.1f}x below it")
+
+
+def run_rust(exe, a, lam, sampler):
+    """One timed run of the CLI (after a pause, so that no thread of the previous run still spins)."""
+    time.sleep(1.0)
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    out = subprocess.run([str(exe), "linear-kl", "--d", str(a.d), "--n", a.n, "--t", "1", "--lambda", repr(lam),
+                          "--sigma", "1", "--trials", str(a.trials), "--sampler", sampler, "--quiet",
+                          "--out", "/tmp/linear-kl-bench.csv"], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    rows = [line.split(",") for line in Path("/tmp/linear-kl-bench.csv").read_text().splitlines()[1:]]
+    return wall, (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), [float(r[6]) for r in rows]
+
+
+def run_numpy(a, ns, lam, sampler, np_trials):
+    """One timed run of the numpy sweep (same pause first), scaled to a.trials trials per point."""
+    time.sleep(1.0)
+    t, c = time.perf_counter(), time.process_time()
+    kl = [ref.run_mc(a.d, n, 1.0, lam, 1.0, 0.0, np_trials, seed=n, reduced=(sampler == "reduced"))[0][0]
+          for n in ns]
+    scale = a.trials / np_trials
+    return (time.perf_counter() - t) * scale, (time.process_time() - c) * scale, kl
 
 
 if __name__ == "__main__":

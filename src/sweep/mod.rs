@@ -165,7 +165,8 @@ impl Sweep {
         self.checkpoint = Some(dir.into());
         self
     }
-    /// Start no new chunk after `budget` has elapsed; the result is then partial.
+    /// Start no new chunk after `budget` has elapsed; the result is then partial. Each run
+    /// computes at least one chunk, so that a sweep resumed with the same budget always advances.
     pub fn time_budget(mut self, budget: Duration) -> Self {
         self.time_budget = Some(budget);
         self
@@ -267,7 +268,8 @@ impl Sweep {
                 continue;
             }
             if let Some(budget) = self.time_budget {
-                if reporter.elapsed() >= budget {
+                // at least one chunk per run, so that a resumed sweep always makes progress
+                if done > resumed && reporter.elapsed() >= budget {
                     complete = false;
                     break;
                 }
