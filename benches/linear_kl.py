@@ -22,6 +22,28 @@ Nominal peak = cores × GHz × flops/cycle (2 FMA units × SIMD lanes × 2: 32 w
 machine has, 16 with AVX2), the clock read from /proc/cpuinfo; the measured limit is numpy's
 threaded DGEMM on 3000×3000 matrices (OpenBLAS's SkylakeX kernel here).
 
+Measured 2026-12-02 02:55 UTC (this command; load average 1.2), after the reduced sampler moved to
+the bidiagonal factor and per-trial Xoshiro256++ streams and the blocked L⁻¹ (both sides' reduced
+samplers changed; numpy's went from 4.70 s to 3.48 s on its own that day):
+    [reduced]  14.0 GFLOP; rust 0.46 s wall (0.46-0.47 over 3 runs), 0.86 s CPU = 30.4 GFLOP/s;
+               numpy 3.99 s (3.87-4.11): 8.6x wall, 9.2x CPU; 4.6x below the DGEMM limit of 140.5
+    [raw]     134.4 GFLOP; rust 4.05 s wall, 7.77 s CPU = 33.2 GFLOP/s; numpy 20.50 s: 5.1x wall,
+               5.2x CPU; 4.2x below the limit
+Earlier the same day with the previous binary (Bartlett sampler, ChaCha12 draws): reduced rust
+0.64 s wall / 1.12 s CPU against numpy 4.72 s (7.4x). The CLI alone, quiet machine: 0.40-0.43 s
+wall, 0.74-0.81 s CPU for the reduced sweep. Runs of the same binary vary by ±8 % here.
+Where a reduced trial's ~200 µs CPU go (perf, faer kernels timed alone at d = 100): LU 39 µs,
+L⁻¹ and U⁻¹ 42 µs, MMᵀ 22 µs, Cholesky 20 µs, the d² normals 26 µs (rand_distr's ziggurat on
+Xoshiro256++), the B⁻¹Ξ recursion and the χ² draws ~13 µs, the rest small. Tried and left:
+faer's `nightly` feature (AVX-512 in pulp): no change, its GEMM kernels already dispatch to
+AVX-512 at run time (private-gemm-x86: 70 GFLOP/s on one core at d = 100) and the LU and
+Cholesky are panel-bound; LU/Cholesky recursion thresholds: within 3 µs; eight Xoshiro256++
+streams in lock step feeding the same ziggurat: no faster in portable code, 17 µs instead of
+26 µs for 10 000 normals with AVX-512 intrinsics (≈ 4 % of a trial: not taken).
+
+Before 2026-12-02 (Bartlett sampler, ChaCha12 draws, dense L⁻¹; flops 5d³ and 3nd² + 19d³/3; the
+peak was then counted as AVX2, 16 flops/cycle/core, and the DGEMM limit measured first, right
+before the Rust run, which OpenBLAS's spinning threads can slow):
 Measured 2026-12-01 23:04 UTC (load average 1.4-1.7; this command, twice), after `divergences`
 moved to in-place faer calls on buffers kept per thread (LU 42 µs in place against 80 µs for
 `partial_piv_lu`, the inverse from two triangular solves, the Cholesky in place):

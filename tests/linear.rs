@@ -261,6 +261,61 @@ fn reduced_sampler_matches_raw_model() {
     }
 }
 
+/// Two-sample Kolmogorov–Smirnov statistic sup |F_a − F_b|.
+fn ks_statistic(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+/// The reduced sampler (bidiagonal factor, module docs) has the raw model's law, not only its
+/// means: N = 4000 trials of each (streams `task_seed(31 + 2k | 32 + 2k, i)`), the two-sample KS
+/// statistic of KL_mean, KL_cov and H² below 1.95·√(2/N) = 0.044 (the 0.1 % level; KS needs no
+/// moments, so n close to d, where the Wishart structure matters most, is fine). Its power, checked
+/// with the numpy twin: giving the superdiagonal χ_{d−i} instead of χ_{d−1−i} moves H²'s KS
+/// statistic at (20, 24) from 0.022 to 0.094.
+#[test]
+fn reduced_sampler_has_the_raw_models_law() {
+    let n = 4000;
+    let crit = 1.95 * (2.0 / n as f64).sqrt();
+    for (k, &(d, n_train, k2)) in [(20, 24, 0.5), (10, 14, 1.0)].iter().enumerate() {
+        let p = params(d, n_train, k2);
+        let draw = |sampler: Sampler, seed: u64| {
+            (0..n)
+                .map(|i| {
+                    let dv = difftheory::linear::monte_carlo::trial(
+                        &p,
+                        sampler,
+                        &mut rng_from_seed(task_seed(seed, i as u64)),
+                    )
+                    .unwrap();
+                    [dv.kl.mean, dv.kl.cov, dv.h2]
+                })
+                .collect::<Vec<_>>()
+        };
+        let seed = 31 + 2 * k as u64;
+        let (raw, red) = (draw(Sampler::Raw, seed), draw(Sampler::Reduced, seed + 1));
+        for (c, name) in ["kl_mean", "kl_cov", "h2"].iter().enumerate() {
+            let ks = ks_statistic(
+                raw.iter().map(|t| t[c]).collect(),
+                red.iter().map(|t| t[c]).collect(),
+            );
+            assert!(ks < crit, "d={d} n={n_train} {name}: KS statistic {ks:.4} ≥ {crit:.4}");
+        }
+    }
+}
+
 #[test]
 fn n_at_most_d_gives_infinite_kl_and_unit_hellinger() {
     let p = params(10, 10, 0.5);

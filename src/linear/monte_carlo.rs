@@ -22,7 +22,7 @@ pub enum Sampler {
     #[default]
     Reduced,
     /// The model as specified: n points drawn, OLS fitted: `O(nd²)` per trial
-    /// (`3nd² + 17d³/3` flops: the Gram matrices, a Cholesky and two triangular solves for the
+    /// (`3nd² + ≈5.8d³` flops: the Gram matrices, a Cholesky and two triangular solves for the
     /// fit, then [`divergences`]).
     Raw,
 }
