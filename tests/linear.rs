@@ -311,7 +311,10 @@ fn reduced_sampler_has_the_raw_models_law() {
                 raw.iter().map(|t| t[c]).collect(),
                 red.iter().map(|t| t[c]).collect(),
             );
-            assert!(ks < crit, "d={d} n={n_train} {name}: KS statistic {ks:.4} ≥ {crit:.4}");
+            assert!(
+                ks < crit,
+                "d={d} n={n_train} {name}: KS statistic {ks:.4} ≥ {crit:.4}"
+            );
         }
     }
 }
