@@ -12,15 +12,33 @@ Rust runs the CLI (release build, rayon over all cores, one trial per task, faer
 single-threaded inside a trial); numpy runs batches of trials with its BLAS on all cores.
 
 Flops counted per trial (the operations Rust executes; the dominant dense ops only, `flops()`):
-- reduced: MMᵀ (lower half) d³ + LU of Mᵀ 2d³/3 + L⁻¹ in column blocks of 32 (0.51d³ at d = 100)
-  + U⁻¹ on it d³ + Cholesky of Σ̄ d³/3 = 3.51d³ at d = 100 (B⁻¹Ξ is an O(d²) recursion);
+- reduced: S = MMᵀ (lower half) d³ + Cholesky of S d³/3 + its inverse in column blocks of 32
+  (0.51d³ at d = 100) + Cholesky of the symmetric part of M (the det-sign test) d³/3 + Cholesky
+  of Σ̄ d³/3 = 2.51d³ at d = 100 (B⁻¹Ξ is an O(d²) recursion); where the sign test fails (most
+  trials at n = 2d) an LU of M (2d³/3) follows, not counted;
 - raw: Y_cᵀY_c (lower half) nd² + X_cᵀY_c 2nd² + Cholesky d³/3 + two triangular solves 2d³ +
-  the divergences as above = 3nd² + 5.84d³ at d = 100.
+  the divergences as above = 3nd² + 4.84d³ at d = 100.
+(From 2026-12-02 03:00 to 07:30 UTC the divergences took W⁻¹ from the LU, 3.51d³ and
+3nd² + 5.84d³.)
 (Until 2026-12-02 the reduced sampler used the Bartlett factor R and a d³ triangular solve R⁻¹Ξ,
 and M⁻¹ came from two dense triangular solves on the identity: 5d³ and 3nd² + 19d³/3.)
-Nominal peak = cores × GHz × flops/cycle (2 FMA units × SIMD lanes × 2: 32 with AVX-512, which this
-machine has, 16 with AVX2), the clock read from /proc/cpuinfo; the measured limit is numpy's
+Nominal peak = cores × GHz × flops/cycle (2 FMA units × SIMD lanes × 2: 32 with AVX-512, 16 with
+AVX2, 8 on AMD's first Zen generation, whose FMA units are 128 bits wide), the clock read from
+/proc/cpuinfo; the measured limit is numpy's
 threaded DGEMM on 3000×3000 matrices (OpenBLAS's SkylakeX kernel here).
+
+Measured 2026-12-02 07:30 UTC on a different machine (AMD EPYC, first Zen generation: 2 cores at
+2.0 GHz, AVX2 on 128-bit FMA units, nominal peak 32 GFLOP/s, DGEMM limit 33.7; a shared host:
+the same binary varies by ±20 % between runs), after the divergences moved to the Cholesky
+factor of S = MMᵀ and the symmetric-part sign test (this command, --repeats 3):
+    [reduced]  10.0 GFLOP; rust 1.25 s wall (1.02-1.41), 2.40 s CPU = 8.1 GFLOP/s; numpy 7.81 s
+               (7.77-9.02): 6.3x wall, 6.5x CPU; 4.2x below the DGEMM limit
+    [raw]     130.4 GFLOP; rust 12.58 s wall = 10.4 GFLOP/s; numpy 41.11 s: 3.3x; 3.3x below
+The previous binary (W⁻¹ from the LU) against this one, the CLI alone, 6 alternating runs:
+reduced sweep 1.28-1.30 s → 1.04-1.17 s wall (min-median), 2.27-2.48 → 1.99-2.25 s CPU; the
+KL columns agree to 1e-14 relative. On this machine the time is in the kernels' flops (faer's
+GEMM microkernels ~40 % of the samples): syrk 75-80 µs, LU 100 µs, each Cholesky ~50 µs, the
+blocked triangular inverse ~60 µs, 10 000 normals ~65 µs per trial.
 
 Measured 2026-12-02 02:55 UTC (this command; load average 1.2), after the reduced sampler moved to
 the bidiagonal factor and per-trial Xoshiro256++ streams and the blocked L⁻¹ (both sides' reduced
@@ -105,10 +123,13 @@ INV_BLOCK = 32  # src/linear/distances.rs: the column block of the blocked L^-1
 
 
 def divergence_flops(d):
-    """Flops of `divergences` at dimension d: W W^T lower half d^3, LU 2d^3/3, the blocked
-    L^-1 (sum over column blocks of (rows left)^2 x block width), U^-1 on it d^3, Cholesky d^3/3."""
+    """Flops every call of `divergences` does at dimension d: S = W W^T lower half d^3, its
+    Cholesky d^3/3, the blocked inverse of that factor (sum over column blocks of (rows left)^2 x
+    block width), the Cholesky of the symmetric part of W d^3/3 (the sign test), the Cholesky of
+    Sigma-bar d^3/3. Where the sign test fails (most trials at n = 2d) an LU (2d^3/3) follows; it
+    is not counted, so the GFLOP/s reported for such cells are a lower bound."""
     blocked = sum((d - j0) ** 2 * min(INV_BLOCK, d - j0) for j0 in range(0, d, INV_BLOCK))
-    return d**3 + 2 * d**3 / 3 + blocked + d**3 + d**3 / 3
+    return d**3 + d**3 / 3 + blocked + d**3 / 3 + d**3 / 3
 
 
 def flops(sampler, d, n):
@@ -119,9 +140,17 @@ def flops(sampler, d, n):
 
 
 def simd_flops_per_cycle():
-    """f64 flops per cycle and core: 2 FMA units x lanes x 2, AVX-512 where the CPU has it."""
-    flags = Path("/proc/cpuinfo").read_text()
-    return (32, "AVX-512") if re.search(r"\bavx512f\b", flags) else (16, "AVX2")
+    """f64 flops per cycle and core: 2 FMA units x lanes x 2, AVX-512 where the CPU has it; AMD's
+    first Zen generation (family 0x17, models below 0x30) splits 256-bit operations over 128-bit
+    units, so it does half of AVX2's."""
+    text = Path("/proc/cpuinfo").read_text()
+    if re.search(r"\bavx512f\b", text):
+        return 32, "AVX-512"
+    fam = re.search(r"cpu family\s*:\s*(\d+)", text)
+    model = re.search(r"model\s*:\s*(\d+)", text)
+    if "AuthenticAMD" in text and fam and model and int(fam.group(1)) == 0x17 and int(model.group(1)) < 0x30:
+        return 8, "AVX2 on Zen 1 (128-bit FMA units)"
+    return 16, "AVX2"
 
 
 def dgemm_rate(size=3000, rounds=3):

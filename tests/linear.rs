@@ -4,7 +4,7 @@
 
 use difftheory::linear::distances::{
     divergences, divergences_to_gaussian, elementwise_l2, l2_sq_gaussian_kde,
-    ln_gaussian_kde_overlap, ln_kde_self_overlap,
+    ln_gaussian_kde_overlap, ln_kde_self_overlap, GRAM_REL_ERR,
 };
 use difftheory::linear::memorization::{delta_trial, OriginalSet};
 use difftheory::linear::mixing::{
@@ -189,6 +189,88 @@ fn divergences_buffers_leave_no_trace() {
     assert_eq!(dv.det_sign, -1.0);
     let want = 0.5 * (0.25 + 1.0 / 9.0 + 1.0 / 16.0 - 3.0 + 2.0 * 24f64.ln());
     assert!((dv.kl.cov - want).abs() < 1e-14, "{} vs {want}", dv.kl.cov);
+}
+
+/// `divergences` against closed forms on `W = Q₁ diag(σ₀, …, s·σ_{d−1}) Q₂` with Householder
+/// reflections Q₁, Q₂ (known singular values σ, det sign s), d = 40, through each of its routes:
+/// well conditioned with `s = +1` (Gram Cholesky, symmetric part PD), `s = −1` (Gram Cholesky,
+/// sign from the LU), and condition numbers 10⁶ and 10⁹ where `tr S·tr S⁻¹` exceeds the
+/// [`GRAM_REL_ERR`] bound and the LU inverts W. Exact: `tr S⁻¹ = Σσ⁻²`, `ln|det W| = Σ ln σ`,
+/// `det(σ_p²I + vS) = Π(σ_p² + vσ_i²)`, `δᵀS⁻¹δ` from δ along a left singular vector. Relative
+/// tolerance `1e-10 + 10·cond W·ε` on both KL parts and on H² (the LU loses ~cond·ε; the Gram
+/// route at cond 10⁹ would lose everything, ~cond²·ε).
+#[test]
+fn divergences_match_exact_spectra_on_every_route() {
+    let d = 40;
+    let house = |u: &[f64]| {
+        let n2: f64 = u.iter().map(|x| x * x).sum();
+        Mat::from_fn(d, d, |i, j| {
+            (if i == j { 1.0 } else { 0.0 }) - 2.0 * u[i] * u[j] / n2
+        })
+    };
+    let u1: Vec<f64> = (0..d).map(|i| ((i * 37 % 11) as f64) - 4.5).collect();
+    let u2: Vec<f64> = (0..d)
+        .map(|i| ((i * 13 % 7) as f64) - 2.0 + 0.1 * i as f64)
+        .collect();
+    let (q1, q2) = (house(&u1), house(&u2));
+    let (sigma2, v) = (0.9, 1.3);
+    // S = W Wᵀ = Q₁ diag(σ²) Q₁ᵀ, so δ = c·Q₁e₀ gives δᵀS⁻¹δ = c²/σ₀²
+    for (label, sign, log10_cond) in [
+        ("gram, det > 0", 1.0, 1.0),
+        ("gram, det < 0", -1.0, 1.0),
+        ("lu fallback, cond 1e6", 1.0, 6.0),
+        ("lu fallback, cond 1e9, det < 0", -1.0, 9.0),
+    ] {
+        let sv: Vec<f64> = (0..d)
+            .map(|i| 10f64.powf(-log10_cond * i as f64 / (d - 1) as f64) * (1.0 + 0.01 * i as f64))
+            .collect();
+        let mut w = Mat::<f64>::zeros(d, d);
+        for i in 0..d {
+            for j in 0..d {
+                w[(i, j)] = (0..d)
+                    .map(|k| q1[(i, k)] * sv[k] * if k == d - 1 { sign } else { 1.0 } * q2[(k, j)])
+                    .sum::<f64>();
+            }
+        }
+        let c = 0.3;
+        let delta: Vec<f64> = (0..d).map(|i| c * q1[(i, 0)]).collect();
+        let dv = divergences(sigma2, w.as_ref(), v, &delta);
+        let df = d as f64;
+        let tr_inv: f64 = sv.iter().map(|s| 1.0 / (s * s)).sum::<f64>() / v;
+        let ln_det_sg = df * v.ln() + 2.0 * sv.iter().map(|s| s.ln()).sum::<f64>();
+        let want_cov = 0.5 * (sigma2 * tr_inv - df + ln_det_sg - df * sigma2.ln());
+        let want_mean = 0.5 * c * c / (v * sv[0] * sv[0]);
+        let ln_det_bar: f64 = sv.iter().map(|s| ((sigma2 + v * s * s) / 2.0).ln()).sum();
+        let quad_bar = c * c / ((sigma2 + v * sv[0] * sv[0]) / 2.0);
+        let ln_bc =
+            0.25 * df * sigma2.ln() + 0.25 * ln_det_sg - 0.5 * ln_det_bar - 0.125 * quad_bar;
+        let want_h2 = -ln_bc.exp_m1();
+        let tol = 1e-10 + 10.0 * 10f64.powf(log10_cond) * f64::EPSILON;
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+        let tr_s: f64 = sv.iter().map(|s| s * s).sum();
+        let bound = df * f64::EPSILON * tr_s * tr_inv * v;
+        assert_eq!(
+            bound > GRAM_REL_ERR,
+            log10_cond > 3.0,
+            "{label}: route, bound {bound:e}"
+        );
+        assert_eq!(dv.det_sign, sign, "{label}");
+        assert!(
+            rel(dv.kl.cov, want_cov) < tol,
+            "{label}: KL_cov {} vs {want_cov}",
+            dv.kl.cov
+        );
+        assert!(
+            rel(dv.kl.mean, want_mean) < tol,
+            "{label}: KL_mean {} vs {want_mean}",
+            dv.kl.mean
+        );
+        assert!(
+            rel(dv.h2, want_h2) < tol,
+            "{label}: H² {} vs {want_h2}",
+            dv.h2
+        );
+    }
 }
 
 /// Prediction against the reduced-sampler Monte Carlo at n ≥ 4d, q ≤ 0.34: N = 4000 trials per

@@ -67,10 +67,14 @@ impl Divergences {
 ///
 /// `KL(p‖q) = ½[σ² tr Σ⁻¹ − d + δᵀΣ⁻¹δ + ln det Σ − d ln σ²]` with `tr Σ⁻¹ = ‖W⁻¹‖²_F/v`,
 /// `ln det Σ = d ln v + 2 ln|det W|`; `H² = 1 − det(σ²I)^{1/4} det(Σ)^{1/4} det(Σ̄)^{-1/2}
-/// exp(−⅛δᵀΣ̄⁻¹δ)`, `Σ̄ = (σ²I + Σ)/2`, evaluated as logarithms. One `W Wᵀ` (lower half, d³
-/// flops), one LU of Wᵀ (2d³/3), `W⁻¹` from a blocked `L⁻¹` (≈ d³/2) and a triangular solve
-/// (d³) and one Cholesky of Σ̄ (d³/3): `≈ 3.5d³` flops, in buffers kept per thread
-/// ([`DivergenceWork`]).
+/// exp(−⅛δᵀΣ̄⁻¹δ)`, `Σ̄ = (σ²I + Σ)/2`, evaluated as logarithms. One `S = W Wᵀ` (lower half,
+/// d³ flops); `ln|det W|`, `‖W⁻¹‖²_F = tr S⁻¹` and `‖W⁻¹δ‖² = δᵀS⁻¹δ` from the Cholesky factor G
+/// of S and a blocked `G⁻¹` (d³/3 + ≈ d³/3); the sign of det W from a Cholesky of the symmetric
+/// part `(W + Wᵀ)/2` where that is positive definite (d³/3; then det W > 0), else from an LU of W
+/// (2d³/3); one Cholesky of Σ̄ (d³/3): `≈ 2.4d³` flops, in buffers kept per thread
+/// ([`DivergenceWork`]). Where S is too badly conditioned for G to give `tr S⁻¹` to
+/// [`GRAM_REL_ERR`] (checked through `cond S ≤ tr S·tr S⁻¹`), everything but Σ̄ is taken from the
+/// LU of W instead, as `W⁻¹ = U⁻¹L⁻¹` (≈ 1.5d³ more).
 /// Singular W: `KL = ∞`, `H² = 1`.
 ///
 /// ```
@@ -97,6 +101,19 @@ pub fn divergences(sigma2: f64, w: MatRef<'_, f64>, v: f64, delta: &[f64]) -> Di
 /// solve on the identity.
 const INV_BLOCK: usize = 32;
 
+/// Largest accepted bound `d·ε·tr S·tr S⁻¹` on the relative error of `tr S⁻¹` computed from the
+/// Cholesky factor of `S = W Wᵀ` (backward error of the Cholesky `≲ d·ε‖S‖`, amplified by at most
+/// `cond S ≤ tr S·tr S⁻¹`); above it [`divergences`] inverts W through its LU instead. At
+/// d = 100 that is `tr S·tr S⁻¹ ≤ 4.5·10⁷`: every W with `cond W ≤ 67` passes, none with
+/// `cond W > 6700` (`cond S ≤ tr S·tr S⁻¹ ≤ d² cond S`). The sweeps' trials at d = 100, n ≥ 2d
+/// stay below 10⁵.
+pub const GRAM_REL_ERR: f64 = 1e-6;
+
+/// Calls for which [`DivergenceWork`] skips the symmetric-part sign test after it failed (the
+/// LU gives the sign then): at d = 100, κ² = 0.5 it fails in 99.5 % of the trials at n = 200 and
+/// in none at n ≥ 500.
+const SYM_SKIP: u32 = 16;
+
 /// The buffers of [`divergences`] at one dimension d. The Monte Carlo evaluates it thousands of
 /// times at d = 100, where faer's allocating entry points (`partial_piv_lu`, `inverse`, `llt`)
 /// cost as much as the arithmetic: measured 80 µs for `partial_piv_lu` against 42 µs for the
@@ -108,10 +125,14 @@ pub(crate) struct DivergenceWork {
     /// Free d×d scratch for the caller (the reduced sampler's bidiagonal factor), contents unspecified.
     pub(crate) aux: Mat<f64>,
     inv: Mat<f64>,
+    /// `S = W Wᵀ` (lower half), then its Cholesky factor.
+    gram: Mat<f64>,
     sbar: Mat<f64>,
     rhs: Mat<f64>,
     perm: Vec<usize>,
     perm_inv: Vec<usize>,
+    /// Calls left before the symmetric-part sign test is tried again.
+    sym_skip: u32,
     buf: MemBuffer,
 }
 
@@ -130,10 +151,12 @@ impl DivergenceWork {
             wt: Mat::zeros(d, d),
             aux: Mat::zeros(d, d),
             inv: Mat::zeros(d, d),
+            gram: Mat::zeros(d, d),
             sbar: Mat::zeros(d, d),
             rhs: Mat::zeros(d, 1),
             perm: vec![0; d],
             perm_inv: vec![0; d],
+            sym_skip: 0,
             buf: MemBuffer::new(req),
         }
     }
@@ -161,70 +184,51 @@ impl DivergenceWork {
     ) -> Divergences {
         let d = self.d;
         let singular = Divergences::singular();
-        // Σ̄ = (σ²I + v W Wᵀ)/2 = (σ²I + v NᵀN)/2 with N = Wᵀ, lower half, before N is factored
+        // S = W Wᵀ = NᵀN with N = Wᵀ (lower half), before N is factored; Σ̄ = (σ²I + vS)/2
         tri_matmul(
-            self.sbar.as_mut(),
+            self.gram.as_mut(),
             BlockStructure::TriangularLower,
             Accum::Replace,
             self.wt.transpose(),
             BlockStructure::Rectangular,
             self.wt.as_ref(),
             BlockStructure::Rectangular,
-            0.5 * v,
+            1.0,
             Par::Seq,
         );
-        for i in 0..d {
-            self.sbar[(i, i)] += 0.5 * sigma2;
+        let mut tr_s = 0.0;
+        for j in 0..d {
+            tr_s += self.gram[(j, j)];
+            for i in j..d {
+                self.sbar[(i, j)] = 0.5 * v * self.gram[(i, j)];
+            }
+            self.sbar[(j, j)] += 0.5 * sigma2;
         }
-        // P N = L U; det W = det N
-        let (info, _) = lu_in_place(
-            self.wt.as_mut(),
-            &mut self.perm,
-            &mut self.perm_inv,
-            Par::Seq,
-            MemStack::new(&mut self.buf),
-            Default::default(),
-        );
-        clear_avx_upper();
-        let mut ln_abs_det = 0.0;
-        let mut sign = if info.transposition_count % 2 == 0 {
-            1.0
-        } else {
-            -1.0
+        // ‖W⁻¹‖²_F = tr S⁻¹, ‖W⁻¹δ‖² = δᵀS⁻¹δ and |det W| from S's Cholesky factor where S is
+        // well enough conditioned for it, and the sign from the symmetric part of W where that is
+        // positive definite; everything from the LU of N otherwise
+        let gram = self.gram_terms(tr_s, delta);
+        let (sign, ln_abs_det, tr_inv, quad) = match gram {
+            Some((ln_abs_det, tr_inv, quad)) => {
+                let sign = if self.symmetric_part_is_positive_definite() {
+                    1.0
+                } else {
+                    match self.lu_sign_and_ln_abs_det() {
+                        Some((sign, _)) => sign,
+                        None => return singular,
+                    }
+                };
+                (sign, ln_abs_det, tr_inv, quad)
+            }
+            None => match self.lu_sign_and_ln_abs_det() {
+                Some((sign, ln_abs_det)) => {
+                    let (tr_inv, quad) = self.lu_inverse_terms(delta);
+                    (sign, ln_abs_det, tr_inv, quad)
+                }
+                None => return singular,
+            },
         };
-        for i in 0..d {
-            let x = self.wt[(i, i)];
-            if x == 0.0 || !x.is_finite() {
-                return singular;
-            }
-            ln_abs_det += x.abs().ln();
-            if x < 0.0 {
-                sign = -sign;
-            }
-        }
-        // X = U⁻¹L⁻¹ = N⁻¹Pᵀ: ‖W⁻¹‖_F = ‖X‖_F and ‖W⁻¹δ‖ = ‖N⁻ᵀδ‖ = ‖Xᵀδ‖ (P orthogonal).
-        // L⁻¹ is unit lower triangular: columns j0.. of it only involve rows j0.., so it is
-        // solved in blocks of INV_BLOCK columns against the trailing part of L (≈ d³/2 flops
-        // at d = 100 instead of d³), then U⁻¹ is applied to the whole of it.
-        self.inv.fill(0.0);
-        self.inv.diagonal_mut().fill(1.0);
-        let mut j0 = 0;
-        while j0 < d {
-            let w = INV_BLOCK.min(d - j0);
-            solve_unit_lower_triangular_in_place(
-                self.wt.as_ref().submatrix(j0, j0, d - j0, d - j0),
-                self.inv.as_mut().submatrix_mut(j0, j0, d - j0, w),
-                Par::Seq,
-            );
-            j0 += w;
-        }
-        solve_upper_triangular_in_place(self.wt.as_ref(), self.inv.as_mut(), Par::Seq);
-        clear_avx_upper();
-        let tr_inv = self.inv.squared_norm_l2() / v;
-        let quad = (0..d)
-            .map(|j| dot(column(&self.inv, j), delta).powi(2))
-            .sum::<f64>()
-            / v;
+        let (tr_inv, quad) = (tr_inv / v, quad / v);
         let ln_det_sg = d as f64 * v.ln() + 2.0 * ln_abs_det;
         let df = d as f64;
         let kl = KlParts {
@@ -247,13 +251,8 @@ impl DivergenceWork {
             Ok(_) => {
                 clear_avx_upper();
                 let ln_det_bar: f64 = 2.0 * (0..d).map(|i| self.sbar[(i, i)].ln()).sum::<f64>();
-                for (i, dl) in delta.iter().enumerate() {
-                    self.rhs[(i, 0)] = *dl;
-                }
                 // δᵀΣ̄⁻¹δ = ‖L⁻¹δ‖²
-                solve_lower_triangular_in_place(self.sbar.as_ref(), self.rhs.as_mut(), Par::Seq);
-                clear_avx_upper();
-                let quad_bar = self.rhs.squared_norm_l2();
+                let quad_bar = lower_solve_norm2(self.sbar.as_ref(), &mut self.rhs, delta);
                 let ln_bc = 0.25 * df * sigma2.ln() + 0.25 * ln_det_sg
                     - 0.5 * ln_det_bar
                     - 0.125 * quad_bar;
@@ -267,6 +266,150 @@ impl DivergenceWork {
             det_sign: sign,
         }
     }
+
+    /// `(ln|det W|, tr S⁻¹, δᵀS⁻¹δ)` from the Cholesky factor `S = GGᵀ` of the Gram matrix in
+    /// [`Self::gram`] (overwritten): `ln|det W| = Σ ln G_ii`, `tr S⁻¹ = ‖G⁻¹‖²_F` (a blocked
+    /// triangular inverse, ≈ d³/3 flops) and `δᵀS⁻¹δ = ‖G⁻¹δ‖²`. Forming S squares the condition
+    /// number of W, so the result is only returned where the bound `d·ε·tr S·tr S⁻¹ ≥ d·ε·cond S`
+    /// on its relative error is below [`GRAM_REL_ERR`]; `None` (S not numerically positive
+    /// definite, or that bound exceeded) sends the caller to the LU of W.
+    fn gram_terms(&mut self, tr_s: f64, delta: &[f64]) -> Option<(f64, f64, f64)> {
+        let d = self.d;
+        let ok = cholesky_in_place(
+            self.gram.as_mut(),
+            Default::default(),
+            Par::Seq,
+            MemStack::new(&mut self.buf),
+            Default::default(),
+        )
+        .is_ok();
+        clear_avx_upper();
+        if !ok {
+            return None;
+        }
+        self.blocked_lower_inverse(false);
+        let tr_inv = self.inv.squared_norm_l2();
+        let bound = d as f64 * f64::EPSILON * tr_s * tr_inv;
+        if !(bound <= GRAM_REL_ERR) {
+            return None;
+        }
+        let ln_abs_det = (0..d).map(|i| self.gram[(i, i)].ln()).sum::<f64>();
+        let quad = lower_solve_norm2(self.gram.as_ref(), &mut self.rhs, delta);
+        Some((ln_abs_det, tr_inv, quad))
+    }
+
+    /// Whether `H = (W + Wᵀ)/2` (from [`Self::wt`], left intact) has a Cholesky factor, which
+    /// proves `det W > 0`: for a real eigenpair `Wx = λx`, `λ|x|² = xᵀWx = xᵀHx > 0`, and the
+    /// complex eigenvalues pair up into `|λ|² > 0`. Costs a d³/3 Cholesky (in [`Self::inv`])
+    /// instead of the 2d³/3 LU. Where it keeps failing (small n: W far from I) the test is
+    /// skipped for the next [`SYM_SKIP`] calls on this thread; which test gave the sign does not
+    /// change any result.
+    fn symmetric_part_is_positive_definite(&mut self) -> bool {
+        if self.sym_skip > 0 {
+            self.sym_skip -= 1;
+            return false;
+        }
+        let d = self.d;
+        for j in 0..d {
+            let wj = column(&self.wt, j);
+            for i in j..d {
+                self.inv[(i, j)] = 0.5 * (wj[i] + self.wt[(j, i)]);
+            }
+        }
+        let ok = cholesky_in_place(
+            self.inv.as_mut(),
+            Default::default(),
+            Par::Seq,
+            MemStack::new(&mut self.buf),
+            Default::default(),
+        )
+        .is_ok();
+        clear_avx_upper();
+        if !ok {
+            self.sym_skip = SYM_SKIP;
+        }
+        ok
+    }
+
+    /// LU `P N = L U` of [`Self::wt`] in place: `(sign det W, ln|det W|)`, `None` if singular.
+    fn lu_sign_and_ln_abs_det(&mut self) -> Option<(f64, f64)> {
+        let d = self.d;
+        let (info, _) = lu_in_place(
+            self.wt.as_mut(),
+            &mut self.perm,
+            &mut self.perm_inv,
+            Par::Seq,
+            MemStack::new(&mut self.buf),
+            Default::default(),
+        );
+        clear_avx_upper();
+        let mut ln_abs_det = 0.0;
+        let mut sign = if info.transposition_count % 2 == 0 {
+            1.0
+        } else {
+            -1.0
+        };
+        for i in 0..d {
+            let x = self.wt[(i, i)];
+            if x == 0.0 || !x.is_finite() {
+                return None;
+            }
+            ln_abs_det += x.abs().ln();
+            if x < 0.0 {
+                sign = -sign;
+            }
+        }
+        Some((sign, ln_abs_det))
+    }
+
+    /// `(‖W⁻¹‖²_F, ‖W⁻¹δ‖²)` from the LU `P N = L U` in [`Self::wt`]:
+    /// `X = U⁻¹L⁻¹ = N⁻¹Pᵀ`, `‖W⁻¹‖_F = ‖X‖_F` and `‖W⁻¹δ‖ = ‖N⁻ᵀδ‖ = ‖Xᵀδ‖` (P orthogonal);
+    /// `L⁻¹` blocked, then U⁻¹ applied to all of it (≈ 1.5d³ flops at d = 100).
+    fn lu_inverse_terms(&mut self, delta: &[f64]) -> (f64, f64) {
+        let d = self.d;
+        self.blocked_lower_inverse(true);
+        solve_upper_triangular_in_place(self.wt.as_ref(), self.inv.as_mut(), Par::Seq);
+        clear_avx_upper();
+        let tr_inv = self.inv.squared_norm_l2();
+        let quad = (0..d)
+            .map(|j| dot(column(&self.inv, j), delta).powi(2))
+            .sum::<f64>();
+        (tr_inv, quad)
+    }
+
+    /// The inverse of the lower triangle of [`Self::wt`] (`unit`: its unit lower LU factor) or of
+    /// [`Self::gram`] (its Cholesky factor) into [`Self::inv`]. Columns j0.. of the inverse only
+    /// involve rows j0.., so it is solved in blocks of [`INV_BLOCK`] columns against the trailing
+    /// part of the factor (≈ d³/3 flops plus the blocks' upper triangles, instead of d³).
+    fn blocked_lower_inverse(&mut self, unit: bool) {
+        let d = self.d;
+        self.inv.fill(0.0);
+        self.inv.diagonal_mut().fill(1.0);
+        let mut j0 = 0;
+        while j0 < d {
+            let w = INV_BLOCK.min(d - j0);
+            let rhs = self.inv.as_mut().submatrix_mut(j0, j0, d - j0, w);
+            if unit {
+                let l = self.wt.as_ref().submatrix(j0, j0, d - j0, d - j0);
+                solve_unit_lower_triangular_in_place(l, rhs, Par::Seq);
+            } else {
+                let l = self.gram.as_ref().submatrix(j0, j0, d - j0, d - j0);
+                solve_lower_triangular_in_place(l, rhs, Par::Seq);
+            }
+            j0 += w;
+        }
+        clear_avx_upper();
+    }
+}
+
+/// `‖L⁻¹δ‖²` for the lower triangle L of `l`, through the d×1 scratch `rhs`.
+fn lower_solve_norm2(l: MatRef<'_, f64>, rhs: &mut Mat<f64>, delta: &[f64]) -> f64 {
+    for (i, dl) in delta.iter().enumerate() {
+        rhs[(i, 0)] = *dl;
+    }
+    solve_lower_triangular_in_place(l, rhs.as_mut(), Par::Seq);
+    clear_avx_upper();
+    rhs.squared_norm_l2()
 }
 
 /// KL and H² of `N(mu0, σ²I)` from `N(mean, cov)` for a general covariance (checked shapes).
