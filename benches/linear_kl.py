@@ -18,7 +18,7 @@ Flops counted per trial (the operations Rust executes; the dominant dense ops on
   trials at n = 2d) an LU of M (2d³/3) follows, not counted;
 - raw: Y_cᵀY_c (lower half) nd² + X_cᵀY_c 2nd² + Cholesky d³/3 + two triangular solves 2d³ +
   the divergences as above = 3nd² + 4.84d³ at d = 100.
-(From 2026-12-02 03:00 to 07:30 UTC the divergences took W⁻¹ from the LU, 3.51d³ and
+(From 2026-12-02 03:00 to 06:45 UTC the divergences took W⁻¹ from the LU, 3.51d³ and
 3nd² + 5.84d³.)
 (Until 2026-12-02 the reduced sampler used the Bartlett factor R and a d³ triangular solve R⁻¹Ξ,
 and M⁻¹ came from two dense triangular solves on the identity: 5d³ and 3nd² + 19d³/3.)
@@ -27,7 +27,7 @@ AVX2, 8 on AMD's first Zen generation, whose FMA units are 128 bits wide), the c
 /proc/cpuinfo; the measured limit is numpy's
 threaded DGEMM on 3000×3000 matrices (OpenBLAS's SkylakeX kernel here).
 
-Measured 2026-12-02 07:30 UTC on a different machine (AMD EPYC, first Zen generation: 2 cores at
+Measured 2026-12-02 06:40 UTC on a different machine (AMD EPYC, first Zen generation: 2 cores at
 2.0 GHz, AVX2 on 128-bit FMA units, nominal peak 32 GFLOP/s, DGEMM limit 33.7; a shared host:
 the same binary varies by ±20 % between runs), after the divergences moved to the Cholesky
 factor of S = MMᵀ and the symmetric-part sign test (this command, --repeats 3):

@@ -18,8 +18,8 @@ use crate::vecmath::dot;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sampler {
     /// From the sufficient statistics (bidiagonal B, Gaussian Ξ, χ² terms): exact in law, `O(d³)`
-    /// per trial whatever n (`≈ 2.4d³` flops, or 3.1d³ where W is far from I, all of them in
-    /// [`divergences`]).
+    /// per trial whatever n (`≈ 2.5d³` flops at d = 100, 2.9d³ where W is far from I, all of
+    /// them in [`divergences`]).
     #[default]
     Reduced,
     /// The model as specified: n points drawn, OLS fitted: `O(nd²)` per trial
@@ -80,7 +80,7 @@ pub fn trial_raw<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Diver
 /// dropped. `B⁻¹Ξ′` is a two-term recursion (O(d²)) where `R⁻¹Ξ` was a d³ triangular solve, and
 /// d(d−1)/2 fewer normals are drawn. Everything is drawn from one Xoshiro256++ stream seeded from
 /// `rng` ([`trial_stream`]). Works on `Mᵀ` in this thread's buffers; the cost is
-/// [`divergences`]' (≈ 2.4d³–3.1d³ flops).
+/// [`divergences`]' (≈ 2.5d³–2.9d³ flops at d = 100).
 pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Divergences> {
     let (d, n) = (p.d, p.n);
     if n <= d {
