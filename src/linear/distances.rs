@@ -241,24 +241,15 @@ impl DivergenceWork {
                 ..singular
             };
         }
-        let h2 = match cholesky_in_place(
-            self.sbar.as_mut(),
-            Default::default(),
-            Par::Seq,
-            MemStack::new(&mut self.buf),
-            Default::default(),
-        ) {
-            Ok(_) => {
-                clear_avx_upper();
-                let ln_det_bar: f64 = 2.0 * (0..d).map(|i| self.sbar[(i, i)].ln()).sum::<f64>();
-                // δᵀΣ̄⁻¹δ = ‖L⁻¹δ‖²
-                let quad_bar = lower_solve_norm2(self.sbar.as_ref(), &mut self.rhs, delta);
-                let ln_bc = 0.25 * df * sigma2.ln() + 0.25 * ln_det_sg
-                    - 0.5 * ln_det_bar
-                    - 0.125 * quad_bar;
-                -ln_bc.exp_m1()
-            }
-            Err(_) => f64::NAN,
+        let h2 = if cholesky_lower_in_place(&mut self.sbar, &mut self.buf) {
+            let ln_det_bar: f64 = 2.0 * (0..d).map(|i| self.sbar[(i, i)].ln()).sum::<f64>();
+            // δᵀΣ̄⁻¹δ = ‖L⁻¹δ‖²
+            let quad_bar = lower_solve_norm2(self.sbar.as_ref(), &mut self.rhs, delta);
+            let ln_bc =
+                0.25 * df * sigma2.ln() + 0.25 * ln_det_sg - 0.5 * ln_det_bar - 0.125 * quad_bar;
+            -ln_bc.exp_m1()
+        } else {
+            f64::NAN
         };
         Divergences {
             kl,
@@ -275,16 +266,7 @@ impl DivergenceWork {
     /// definite, or that bound exceeded) sends the caller to the LU of W.
     fn gram_terms(&mut self, tr_s: f64, delta: &[f64]) -> Option<(f64, f64, f64)> {
         let d = self.d;
-        let ok = cholesky_in_place(
-            self.gram.as_mut(),
-            Default::default(),
-            Par::Seq,
-            MemStack::new(&mut self.buf),
-            Default::default(),
-        )
-        .is_ok();
-        clear_avx_upper();
-        if !ok {
+        if !cholesky_lower_in_place(&mut self.gram, &mut self.buf) {
             return None;
         }
         self.blocked_lower_inverse(false);
@@ -316,15 +298,7 @@ impl DivergenceWork {
                 self.inv[(i, j)] = 0.5 * (wj[i] + self.wt[(j, i)]);
             }
         }
-        let ok = cholesky_in_place(
-            self.inv.as_mut(),
-            Default::default(),
-            Par::Seq,
-            MemStack::new(&mut self.buf),
-            Default::default(),
-        )
-        .is_ok();
-        clear_avx_upper();
+        let ok = cholesky_lower_in_place(&mut self.inv, &mut self.buf);
         if !ok {
             self.sym_skip = SYM_SKIP;
         }
@@ -400,6 +374,21 @@ impl DivergenceWork {
         }
         clear_avx_upper();
     }
+}
+
+/// Cholesky factor of the lower triangle of `m` in place (faer's, with the scratch in `buf`);
+/// false where it is not numerically positive definite.
+fn cholesky_lower_in_place(m: &mut Mat<f64>, buf: &mut MemBuffer) -> bool {
+    let ok = cholesky_in_place(
+        m.as_mut(),
+        Default::default(),
+        Par::Seq,
+        MemStack::new(buf),
+        Default::default(),
+    )
+    .is_ok();
+    clear_avx_upper();
+    ok
 }
 
 /// `‖L⁻¹δ‖²` for the lower triangle L of `l`, through the d×1 scratch `rhs`.
