@@ -8,16 +8,26 @@ Both sides run the same algorithm per sampler:
   O(d³) per trial (Rust `--sampler reduced`, numpy `mc_batch_reduced` of benches/linear_kl_numpy.py);
 - `raw`: n points drawn and the OLS fitted, O(nd²) per trial (Rust `--sampler raw`, numpy
   `mc_batch`, Gram matrices by batched BLAS matmul).
-Rust runs the CLI (release build, rayon over all cores, one trial per task, faer kernels
-single-threaded inside a trial); numpy runs batches of trials with its BLAS on all cores.
+Rust runs the CLI (release build, rayon over all cores); the reduced sampler runs eight trials per
+task, one per lane of a 512-bit vector (src/linear/lanes.rs: the eight trials' matrices
+interleaved element by element, so every scalar step of Cholesky, triangular inverse and LU is one
+vector operation; AVX-512 with 4×4 register tiles, AVX2 with 2×2, chosen at run time), the raw
+sampler one trial per task with faer kernels single-threaded inside it; numpy runs batches of
+trials with its BLAS on all cores.
 
-Flops counted per trial (the operations Rust executes; the dominant dense ops only, `flops()`):
-- reduced: S = MMᵀ (lower half) d³ + Cholesky of S d³/3 + its inverse in column blocks of 32
-  (0.51d³ at d = 100) + Cholesky of the symmetric part of M (the det-sign test) d³/3 + Cholesky
-  of Σ̄ d³/3 = 2.51d³ at d = 100 (B⁻¹Ξ is an O(d²) recursion); where the sign test fails (most
-  trials at n = 2d) an LU of M (2d³/3) follows, not counted;
+Flops counted (the operations Rust executes; the dominant dense ops only):
+- reduced (`reduced_flops`, from the kernel counts the CLI prints): every trial S = MMᵀ (upper
+  half) d³ + Cholesky of S d³/3 + the inverse of its factor d³/3 + Cholesky of Σ̄ d³/3 = 2d³
+  (B⁻¹Ξ is an O(d²) recursion); the trials of batches that ran the Cholesky of the symmetric part
+  of M (the det-sign test) d³/3 more, of batches that ran the sign's LU 2d³/3 more (at d = 100,
+  κ² = 0.5: the LU at n = 2d, the symmetric test at n ≥ 5d, so ≈ 2.43d³ per trial on average);
+  trials recomputed alone on the per-trial LU route are not counted;
+(Until 2026-12-02 13:00 UTC the reduced sampler ran one trial per task through faer, 2.51d³ counted
+as below for `divergences`.)
 - raw: Y_cᵀY_c (lower half) nd² + X_cᵀY_c 2nd² + Cholesky d³/3 + two triangular solves 2d³ +
-  the divergences as above = 3nd² + 4.84d³ at d = 100.
+  faer's `divergences` (S d³, its Cholesky d³/3, the inverse in column blocks of 32 0.51d³, the
+  symmetric-part Cholesky d³/3, Σ̄'s d³/3 = 2.51d³; the LU where the sign test fails not counted)
+  = 3nd² + 4.84d³ at d = 100.
 (From 2026-12-02 03:00 to 06:45 UTC the divergences took W⁻¹ from the LU, 3.51d³ and
 3nd² + 5.84d³.)
 (Until 2026-12-02 the reduced sampler used the Bartlett factor R and a d³ triangular solve R⁻¹Ξ,
@@ -133,10 +143,19 @@ def divergence_flops(d):
 
 
 def flops(sampler, d, n):
-    if sampler == "reduced":
-        return divergence_flops(d)
+    """Raw sampler, per trial. The reduced sampler's flops are counted from what its kernels
+    report having run (`reduced_flops`)."""
     # Y_c^T Y_c (lower half) n d^2 + X_c^T Y_c 2 n d^2 + Cholesky d^3/3 + two triangular solves 2d^3
     return 3 * n * d * d + d**3 / 3 + 2 * d**3 + divergence_flops(d)
+
+
+def reduced_flops(d, counts):
+    """The batched reduced sampler (src/linear/lanes.rs), from the CLI's kernel counts: every trial
+    S = N^T N (upper half) d^3, the Cholesky of S d^3/3, the inverse of its factor d^3/3, the
+    Cholesky of Sigma-bar d^3/3; the trials of batches that ran the symmetric-part Cholesky d^3/3
+    more, of batches that ran the sign's LU 2d^3/3 more. Trials recomputed alone and the empty
+    lanes of partial batches are not counted (a lower bound)."""
+    return counts["trials"] * 2 * d**3 + counts["sym"] * d**3 / 3 + counts["lu"] * 2 * d**3 / 3
 
 
 def simd_flops_per_cycle():
@@ -199,9 +218,13 @@ def main():
         total_flops = sum(flops(sampler, a.d, n) for n in ns) * a.trials
         runs = []
         for _ in range(a.repeats):
-            rust, rust_cpu, rust_kl = run_rust(exe, a, lam, sampler)
+            rust, rust_cpu, rust_kl, counts = run_rust(exe, a, lam, sampler)
             npy, npy_cpu, np_kl = run_numpy(a, ns, lam, sampler, np_trials)
             runs.append((rust, rust_cpu, npy, npy_cpu))
+        if sampler == "reduced":
+            total_flops = reduced_flops(a.d, counts)
+            print(f"\n[reduced] kernels ({counts['isa']}): {counts['trials']} trials, symmetric-part "
+                  f"Cholesky for {counts['sym']}, sign LU for {counts['lu']}, {counts['alone']} recomputed alone")
         rust, rust_cpu, npy, npy_cpu = (statistics.median(r[k] for r in runs) for k in range(4))
         gflops = total_flops / rust / 1e9
         gflops_core = total_flops / rust_cpu / 1e9
@@ -229,14 +252,22 @@ def run_rust(exe, a, lam, sampler):
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run([str(exe), "linear-kl", "--d", str(a.d), "--n", a.n, "--t", "1", "--lambda", repr(lam),
-                          "--sigma", "1", "--trials", str(a.trials), "--sampler", sampler, "--quiet",
+                          "--sigma", "1", "--trials", str(a.trials), "--sampler", sampler,
                           "--out", "/tmp/linear-kl-bench.csv"], capture_output=True, text=True)
     wall = time.perf_counter() - t
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     rows = [line.split(",") for line in Path("/tmp/linear-kl-bench.csv").read_text().splitlines()[1:]]
-    return wall, (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), [float(r[6]) for r in rows]
+    m = re.search(r"batched kernels \((\w+)\): (\d+) trials in \d+ batches; .* symmetric part for (\d+) of them, "
+                  r"from an LU for (\d+); (\d+) recomputed alone", out.stderr)
+    counts = None
+    if m:
+        counts = {"isa": m[1], "trials": int(m[2]), "sym": int(m[3]), "lu": int(m[4]), "alone": int(m[5])}
+    elif sampler == "reduced":
+        raise SystemExit(f"no kernel counts in the CLI's output:\n{out.stderr}")
+    return (wall, (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
+            [float(r[6]) for r in rows], counts)
 
 
 def run_numpy(a, ns, lam, sampler, np_trials):

@@ -90,3 +90,44 @@ fn memorization_and_mixing_time_write_documented_columns() {
     );
     assert_eq!(rows.len(), 2);
 }
+
+/// The batched kernels give the same bytes on every instruction set (DIFFTHEORY_SIMD caps it:
+/// AVX-512 where the CPU has it, AVX2 + FMA, the portable build), whatever the thread count, at
+/// d = 30 (n = 45: lanes on the LU route) and d = 13 (padded).
+#[test]
+fn linear_kl_is_the_same_on_every_instruction_set() {
+    let run_with = |simd: &str, threads: &str| {
+        let dir = common::tempdir(&format!("simd-{simd}-{threads}"));
+        let out = dir.join("raw.csv");
+        let res = common::bin()
+            .env("DIFFTHEORY_SIMD", simd)
+            .args([
+                "--threads",
+                threads,
+                "linear-kl",
+                "--d",
+                "13,30",
+                "--n",
+                "45,200",
+                "--trials",
+                "21",
+                "--seed",
+                "4",
+                "--quiet",
+                "--raw",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let best = run_with("", "2");
+    assert_eq!(best.lines().count(), 1 + 4 * 21);
+    assert_eq!(best, run_with("avx2", "1"), "avx2");
+    assert_eq!(best, run_with("portable", "2"), "portable");
+}

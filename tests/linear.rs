@@ -6,12 +6,14 @@ use difftheory::linear::distances::{
     divergences, divergences_to_gaussian, elementwise_l2, l2_sq_gaussian_kde,
     ln_gaussian_kde_overlap, ln_kde_self_overlap, GRAM_REL_ERR,
 };
+use difftheory::linear::lanes::{divergences_batch, trials_reduced};
 use difftheory::linear::memorization::{delta_trial, OriginalSet};
 use difftheory::linear::mixing::{
     empirical_bandwidth_sq, kernel_variance, mise_bandwidth_sq, relative_l2_gaussian_kde,
     silverman_bandwidth_sq, t_collapse, PairDistances,
 };
 use difftheory::linear::model::{fit_ols, sample_training};
+use difftheory::linear::monte_carlo::trial_reduced;
 use difftheory::linear::prediction::prediction_kappa2;
 use difftheory::linear::{monte_carlo, prediction, LinearParams, Sampler};
 use difftheory::rng::{rng_from_seed, task_seed};
@@ -214,6 +216,8 @@ fn divergences_match_exact_spectra_on_every_route() {
         .collect();
     let (q1, q2) = (house(&u1), house(&u2));
     let (sigma2, v) = (0.9, 1.3);
+    let mut batch_inputs = Vec::new();
+    let mut wants = Vec::new();
     // S = W Wᵀ = Q₁ diag(σ²) Q₁ᵀ, so δ = c·Q₁e₀ gives δᵀS⁻¹δ = c²/σ₀²
     for (label, sign, log10_cond) in [
         ("gram, det > 0", 1.0, 1.0),
@@ -235,6 +239,7 @@ fn divergences_match_exact_spectra_on_every_route() {
         let c = 0.3;
         let delta: Vec<f64> = (0..d).map(|i| c * q1[(i, 0)]).collect();
         let dv = divergences(sigma2, w.as_ref(), v, &delta);
+        batch_inputs.push((w.clone(), delta.clone()));
         let df = d as f64;
         let tr_inv: f64 = sv.iter().map(|s| 1.0 / (s * s)).sum::<f64>() / v;
         let ln_det_sg = df * v.ln() + 2.0 * sv.iter().map(|s| s.ln()).sum::<f64>();
@@ -270,7 +275,146 @@ fn divergences_match_exact_spectra_on_every_route() {
             "{label}: H² {} vs {want_h2}",
             dv.h2
         );
+        wants.push((label, sign, want_cov, want_mean, want_h2, tol));
     }
+    // the four matrices as lanes of one batch (mixed routes), then each alone in its batch
+    let ws: Vec<_> = batch_inputs.iter().map(|(w, _)| w.as_ref()).collect();
+    let ds: Vec<&[f64]> = batch_inputs.iter().map(|(_, x)| x.as_slice()).collect();
+    let together = divergences_batch(sigma2, &ws, &[v; 4], &ds).unwrap();
+    for (k, &(label, sign, want_cov, want_mean, want_h2, tol)) in wants.iter().enumerate() {
+        let dv = together[k];
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+        assert_eq!(dv.det_sign, sign, "batch, {label}");
+        assert!(
+            rel(dv.kl.cov, want_cov) < tol,
+            "batch, {label}: KL_cov {} vs {want_cov}",
+            dv.kl.cov
+        );
+        assert!(
+            rel(dv.kl.mean, want_mean) < tol,
+            "batch, {label}: KL_mean {} vs {want_mean}",
+            dv.kl.mean
+        );
+        assert!(
+            rel(dv.h2, want_h2) < tol,
+            "batch, {label}: H² {} vs {want_h2}",
+            dv.h2
+        );
+        let alone = divergences_batch(sigma2, &ws[k..k + 1], &[v], &ds[k..k + 1]).unwrap();
+        assert_eq!(alone[0], dv, "batch, {label}: alone and among others");
+    }
+}
+
+/// The batched divergences against the one-matrix ones on random well-conditioned W
+/// (`W = 2I + G/√d`, G iid N(0,1), seed 21, so cond W < 10): relative difference < 1e-11 for KL
+/// and its parts, < 1e-11 absolute for H², the same sign, at d = 1, 6 (padded to 8), 40 and 103,
+/// 11 matrices (a full batch and a partial one), some with det W < 0 (rows flipped); and lane k's
+/// result is bit for bit the same in any batch.
+#[test]
+fn batched_divergences_equal_single_ones() {
+    let mut rng = rng_from_seed(21);
+    for d in [1usize, 6, 40, 103] {
+        let count = 11;
+        let ws: Vec<Mat<f64>> = (0..count)
+            .map(|k| {
+                let mut w = Mat::from_fn(d, d, |i, j| {
+                    let g: f64 = rng.sample(rand_distr::StandardNormal);
+                    (if i == j { 2.0 } else { 0.0 }) + g / (d as f64).sqrt()
+                });
+                if k % 3 == 1 {
+                    for j in 0..d {
+                        w[(0, j)] = -w[(0, j)];
+                    }
+                }
+                w
+            })
+            .collect();
+        let deltas: Vec<Vec<f64>> = (0..count)
+            .map(|_| (0..d).map(|_| rng.random::<f64>() - 0.5).collect())
+            .collect();
+        let vs: Vec<f64> = (0..count).map(|k| 0.5 + 0.1 * k as f64).collect();
+        let refs: Vec<_> = ws.iter().map(|w| w.as_ref()).collect();
+        let drefs: Vec<&[f64]> = deltas.iter().map(|x| x.as_slice()).collect();
+        let batch = divergences_batch(0.7, &refs, &vs, &drefs).unwrap();
+        for k in 0..count {
+            let one = divergences(0.7, ws[k].as_ref(), vs[k], &deltas[k]);
+            let b = batch[k];
+            let rel = |a: f64, c: f64| (a - c).abs() / c.abs().max(1e-300);
+            assert_eq!(b.det_sign, one.det_sign, "d={d} k={k}");
+            assert_eq!(
+                b.det_sign,
+                if k % 3 == 1 { -1.0 } else { 1.0 },
+                "d={d} k={k}"
+            );
+            assert!(
+                rel(b.kl.cov, one.kl.cov) < 1e-11,
+                "d={d} k={k}: {b:?} vs {one:?}"
+            );
+            assert!(
+                rel(b.kl.mean, one.kl.mean) < 1e-11,
+                "d={d} k={k}: {b:?} vs {one:?}"
+            );
+            assert!(
+                (b.h2 - one.h2).abs() < 1e-11,
+                "d={d} k={k}: {b:?} vs {one:?}"
+            );
+        }
+        let part = divergences_batch(0.7, &refs[3..6], &vs[3..6], &drefs[3..6]).unwrap();
+        assert_eq!(
+            &part[..],
+            &batch[3..6],
+            "d={d}: a lane's result depends on its batch"
+        );
+    }
+    let empty = divergences_batch(1.0, &[], &[], &[]).unwrap();
+    assert!(empty.is_empty());
+    let w = Mat::<f64>::identity(3, 3);
+    let err = divergences_batch(1.0, &[w.as_ref()], &[1.0], &[&[0.0, 0.0][..]]).unwrap_err();
+    assert!(err.to_string().contains("length 3"), "{err}");
+}
+
+/// The batched reduced sampler draws what `trial_reduced` draws for the same seed: 20 trials
+/// (three batches) per point, seeds task_seed(5, i), relative difference < 1e-9 in KL and its parts,
+/// < 1e-9 absolute in H², the same sign of det W; d = 30 at n = 45 (W near singular: lanes on the
+/// LU route and negative determinants), n = 60 and n = 300, and d = 13 (padded) at n = 40. A
+/// trial's value does not depend on the batch it is drawn in.
+#[test]
+fn batched_reduced_sampler_matches_trial_reduced() {
+    for (d, n) in [(30, 45), (30, 60), (30, 300), (13, 40)] {
+        let p = params(d, n, 0.5);
+        let mut rngs: Vec<_> = (0..20).map(|i| rng_from_seed(task_seed(5, i))).collect();
+        let batch = trials_reduced(&p, &mut rngs).unwrap();
+        assert_eq!(batch.len(), 20);
+        for (i, b) in batch.iter().enumerate() {
+            let one = trial_reduced(&p, &mut rng_from_seed(task_seed(5, i as u64))).unwrap();
+            let rel = |a: f64, c: f64| (a - c).abs() / c.abs().max(1e-300);
+            assert_eq!(b.det_sign, one.det_sign, "d={d} n={n} i={i}");
+            assert!(
+                rel(b.kl.cov, one.kl.cov) < 1e-9,
+                "d={d} n={n} i={i}: {b:?} vs {one:?}"
+            );
+            assert!(
+                rel(b.kl.mean, one.kl.mean) < 1e-9,
+                "d={d} n={n} i={i}: {b:?} vs {one:?}"
+            );
+            assert!(
+                (b.h2 - one.h2).abs() < 1e-9,
+                "d={d} n={n} i={i}: {b:?} vs {one:?}"
+            );
+        }
+        let mut some: Vec<_> = (5..8).map(|i| rng_from_seed(task_seed(5, i))).collect();
+        assert_eq!(
+            trials_reduced(&p, &mut some).unwrap(),
+            &batch[5..8],
+            "d={d} n={n}"
+        );
+    }
+    let p = params(10, 10, 0.5);
+    let mut rngs: Vec<_> = (0..3).map(rng_from_seed).collect();
+    assert!(trials_reduced(&p, &mut rngs)
+        .unwrap()
+        .iter()
+        .all(|t| t.kl.total().is_infinite() && t.h2 == 1.0));
 }
 
 /// Prediction against the reduced-sampler Monte Carlo at n ≥ 4d, q ≤ 0.34: N = 4000 trials per
@@ -480,6 +624,13 @@ fn monte_carlo_does_not_depend_on_thread_count() {
         .install(|| monte_carlo(&p, 64, Sampler::Raw, 3).unwrap());
     let many = monte_carlo(&p, 64, Sampler::Raw, 3).unwrap();
     assert_eq!(one, many);
+    // the reduced sampler's batches of LANES trials, 61 trials (a partial last batch)
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| monte_carlo(&p, 61, Sampler::Reduced, 3).unwrap());
+    assert_eq!(one, monte_carlo(&p, 61, Sampler::Reduced, 3).unwrap());
 }
 
 /// The binned pair-distance sum against the direct sum at n = 300 (relative error < 1e-8), and the

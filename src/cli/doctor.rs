@@ -87,7 +87,7 @@ pub fn report() -> String {
         .map(|n| n.get())
         .unwrap_or(1);
     format!(
-        "difftheory:  {} (features: torch={})\nrustc build: {}\nrustc now:   {}\nevcxr:       {}\nkernel:      {}\n{}threads:     {} rayon, {} cores\nos:          {} {}\n",
+        "difftheory:  {} (features: torch={})\nrustc build: {}\nrustc now:   {}\nevcxr:       {}\nkernel:      {}\n{}threads:     {} rayon, {} cores\nsimd:        {} (batched linear-kl kernels; cap with {}=avx2|portable)\nos:          {} {}\n",
         build_info::VERSION,
         if build_info::TORCH { "on" } else { "off" },
         build_info::RUSTC,
@@ -97,6 +97,8 @@ pub fn report() -> String {
         torch_lines(),
         rayon::current_num_threads(),
         cores,
+        crate::linear::lanes::instruction_set(),
+        crate::linear::lanes::SIMD_ENV,
         std::env::consts::OS,
         std::env::consts::ARCH,
     )

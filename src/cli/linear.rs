@@ -137,7 +137,20 @@ pub(super) fn linear_kl(a: LinearKlArgs) -> Result<()> {
         mu: a.mu,
         sampler: a.sampler,
     };
+    let before = crate::linear::lanes::kernel_counts();
     let out = linear_kl::run(&grid, &a.common.options(a.trials))?;
+    let c = crate::linear::lanes::kernel_counts().since(&before);
+    if !a.common.quiet && c.batches > 0 {
+        eprintln!(
+            "[linear-kl] batched kernels ({}): {} trials in {} batches; sign of det W from the symmetric part for {} of them, from an LU for {}; {} recomputed alone (S too badly conditioned)",
+            crate::linear::lanes::instruction_set(),
+            c.trials,
+            c.batches,
+            c.sym_test_trials,
+            c.lu_trials,
+            c.alone_trials
+        );
+    }
     let fig = linear_kl::figure(&out.summary)?;
     finish(
         "linear-kl",

@@ -10,10 +10,11 @@
 
 use super::{ExperimentOutput, RunOptions};
 use crate::error::Result;
+use crate::linear::lanes::{trials_reduced, LANES};
 use crate::linear::monte_carlo::{trial, McSummary, Sampler};
 use crate::linear::{prediction, prediction_leading, Divergences, KlParts, LinearParams};
 use crate::plot::{prediction_vs_mc, Figure, FigureSpec, McColumns};
-use crate::sweep::{f64_column, with_columns, Grid, Record, Sweep};
+use crate::sweep::{f64_column, with_columns, Grid, Record, Sweep, Task};
 
 /// The sweep axes and fixed settings of `linear-kl`.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +51,8 @@ impl Default for LinearKlGrid {
 
 const KEYS: [&str; 5] = ["d", "n", "t", "lambda", "sigma"];
 
-/// Runs the sweep (one task per trial); see the module docs for the columns.
+/// Runs the sweep (one task per trial; the reduced sampler's run [`LANES`] at a time); see the
+/// module docs for the columns.
 pub fn run(grid: &LinearKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
     for &d in &grid.d {
         for &n in &grid.n {
@@ -71,23 +73,28 @@ pub fn run(grid: &LinearKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
         .axis("lambda", grid.lambda.iter().copied())
         .axis("sigma", grid.sigma.iter().copied());
     let (mu, sampler) = (grid.mu, grid.sampler);
-    let out = opts.apply(Sweep::new(g).label("linear-kl")).run(|task| {
-        let p = LinearParams::new(
+    let params = |task: &Task<'_>| {
+        LinearParams::new(
             task.point.usize("d")?,
             task.point.usize("n")?,
             task.point.f64("t")?,
             task.point.f64("lambda")?,
             task.point.f64("sigma")?,
             mu,
-        )?;
-        let dv = trial(&p, sampler, &mut task.rng())?;
-        Ok(Record::new()
-            .with("kl", dv.kl.total())
-            .with("kl_mean_part", dv.kl.mean)
-            .with("kl_cov_part", dv.kl.cov)
-            .with("hellinger2", dv.h2)
-            .with("det_sign", dv.det_sign))
-    })?;
+        )
+    };
+    let sweep = opts.apply(Sweep::new(g).label("linear-kl"));
+    let out = match sampler {
+        // LANES replicates of a point per task, each on its own seed (crate::linear::lanes)
+        Sampler::Reduced => sweep.run_batched(LANES, |tasks| {
+            let p = params(&tasks[0])?;
+            let mut rngs: Vec<_> = tasks.iter().map(|t| t.rng()).collect();
+            Ok(trials_reduced(&p, &mut rngs)?.iter().map(record).collect())
+        })?,
+        Sampler::Raw => {
+            sweep.run(|task| Ok(record(&trial(&params(task)?, sampler, &mut task.rng())?)))?
+        }
+    };
     let summary = summary(&out.frame, mu)?;
     let raw = with_columns(
         &out.frame,
@@ -112,6 +119,15 @@ pub fn run(grid: &LinearKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
         summary,
         complete: out.complete,
     })
+}
+
+fn record(dv: &Divergences) -> Record {
+    Record::new()
+        .with("kl", dv.kl.total())
+        .with("kl_mean_part", dv.kl.mean)
+        .with("kl_cov_part", dv.kl.cov)
+        .with("hellinger2", dv.h2)
+        .with("det_sign", dv.det_sign)
 }
 
 /// Groups the per-trial frame by grid point (rows of a point are contiguous, in task order).

@@ -39,8 +39,8 @@
 //! (`B_ii = χ_{m−i}`, `B_{i,i+1} = χ_{d−1−i}`, independent), with `Ξ′ = U_bᵀE′V` iid in place of Ξ:
 //! `G = V Ξ′ᵀB⁻ᵀ Vᵀ` and the three σ̂² terms are unchanged (`‖R‖ = ‖B‖`, `tr ΞᵀR = tr Ξ′ᵀB`).
 //! This is the *reduced* sampler ([`monte_carlo::Sampler::Reduced`], O(d³) per trial whatever n,
-//! `B⁻¹Ξ′` an O(d²) recursion); the *raw* sampler fits the OLS on n drawn points (O(n d²)); the
-//! tests hold the two together.
+//! `B⁻¹Ξ′` an O(d²) recursion; [`lanes`] runs eight trials at once, one per SIMD lane); the *raw*
+//! sampler fits the OLS on n drawn points (O(n d²)); the tests hold the two together.
 //! Then exactly `KL_Σ = ½[(1+κ²) tr(MMᵀ)⁻¹/ρ − d − d ln(1+κ²) + d ln ρ + 2 ln|det M|]` and
 //! `E[KL_μ | M, ρ] = (1/2n)[(1+κ²) tr(MMᵀ)⁻¹/ρ + dκ²/((1+κ²)ρ)]`.
 //!
@@ -73,6 +73,7 @@
 //! sets goes from 0 (memorization) through ½.
 
 pub mod distances;
+pub mod lanes;
 pub mod memorization;
 pub mod mixing;
 pub mod model;

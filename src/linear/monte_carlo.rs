@@ -8,6 +8,7 @@ use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use super::distances::{column, column_mut, divergences, DivergenceWork, Divergences};
+use super::lanes::{trials_reduced, LANES};
 use super::model::{fit_ols, generated_gaussian, sample_training, LinearParams};
 use crate::error::{check_count_at_least, Error, Result};
 use crate::rng::{rng_from_seed, task_seed, PathRng};
@@ -18,8 +19,10 @@ use crate::vecmath::dot;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sampler {
     /// From the sufficient statistics (bidiagonal B, Gaussian Ξ, χ² terms): exact in law, `O(d³)`
-    /// per trial whatever n (`≈ 2.5d³` flops at d = 100, 2.9d³ where W is far from I, all of
-    /// them in [`divergences`]).
+    /// per trial whatever n (`≈ 2.3d³` flops, 2.7d³ where W is far from I). Sweeps and
+    /// [`monte_carlo`] run it [`LANES`] trials at a time, one per SIMD lane
+    /// ([`trials_reduced`]); [`trial_reduced`] is the one-trial form (same draws, same values to
+    /// rounding).
     #[default]
     Reduced,
     /// The model as specified: n points drawn, OLS fitted: `O(nd²)` per trial
@@ -80,7 +83,8 @@ pub fn trial_raw<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Diver
 /// dropped. `B⁻¹Ξ′` is a two-term recursion (O(d²)) where `R⁻¹Ξ` was a d³ triangular solve, and
 /// d(d−1)/2 fewer normals are drawn. Everything is drawn from one Xoshiro256++ stream seeded from
 /// `rng` ([`trial_stream`]). Works on `Mᵀ` in this thread's buffers; the cost is
-/// [`divergences`]' (≈ 2.5d³–2.9d³ flops at d = 100).
+/// [`divergences`]' (≈ 2.5d³–2.9d³ flops at d = 100). [`trials_reduced`] draws the same for
+/// [`LANES`] trials at once and is what the sweeps run.
 pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<Divergences> {
     let (d, n) = (p.d, p.n);
     if n <= d {
@@ -256,7 +260,9 @@ pub(crate) fn est(xs: &[f64]) -> Result<Estimate> {
 }
 
 /// `trials` independent trials at `p` (trial i seeded by `task_seed(seed, i)`, in parallel; the
-/// result does not depend on the thread count). Takes the same parameter struct as
+/// result does not depend on the thread count). The reduced sampler runs [`LANES`] trials per
+/// task through [`trials_reduced`] (the values of [`trial_reduced`] to rounding, the same ones
+/// whatever the batch). Takes the same parameter struct as
 /// [`prediction`](super::prediction::prediction).
 ///
 /// ```
@@ -274,9 +280,23 @@ pub fn monte_carlo(
 ) -> Result<McSummary> {
     p.check()?;
     check_count_at_least("trials", trials, 2)?;
-    let ts = (0..trials)
-        .into_par_iter()
-        .map(|i| trial(p, sampler, &mut rng_from_seed(task_seed(seed, i as u64))))
-        .collect::<Result<Vec<_>>>()?;
+    let rng = |i: usize| rng_from_seed(task_seed(seed, i as u64));
+    let ts = match sampler {
+        // LANES trials per task, each on its own seed (super::lanes)
+        Sampler::Reduced => (0..trials.div_ceil(LANES))
+            .into_par_iter()
+            .map(|b| {
+                let mut rngs: Vec<_> = (b * LANES..((b + 1) * LANES).min(trials))
+                    .map(rng)
+                    .collect();
+                trials_reduced(p, &mut rngs)
+            })
+            .collect::<Result<Vec<_>>>()?
+            .concat(),
+        Sampler::Raw => (0..trials)
+            .into_par_iter()
+            .map(|i| trial_raw(p, &mut rng(i)))
+            .collect::<Result<Vec<_>>>()?,
+    };
     McSummary::from_trials(&ts)
 }

@@ -232,6 +232,32 @@ impl Sweep {
     where
         F: Fn(&Task<'_>) -> Result<Record> + Sync,
     {
+        self.run_batched(1, |tasks| tasks.iter().map(&task).collect())
+    }
+
+    /// [`Sweep::run`] with the tasks handed to `task` in batches of consecutive replicates of one
+    /// grid point, at most `lanes` of them (fewer at the end of a point or a chunk); `task` returns
+    /// one record per task of its batch, in order, and an error is reported against the batch's
+    /// first task. Which tasks share a batch depends on the chunking, so a batched task must give
+    /// every task the result it would give it in any other batch (it is meant for SIMD across
+    /// replicates, each with its own seed): the result is then the same as [`Sweep::run`]'s.
+    ///
+    /// ```
+    /// use difftheory::sweep::{Grid, Record, Sweep};
+    /// let s = Sweep::new(Grid::new().axis("k", [1usize, 2])).replicates(5).chunk_size(4);
+    /// let out = s
+    ///     .run_batched(3, |tasks| {
+    ///         assert!(tasks.len() <= 3 && tasks.iter().all(|t| t.point == tasks[0].point));
+    ///         Ok(tasks.iter().map(|t| Record::new().with("i", t.index)).collect())
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(out.frame.height(), 10);
+    /// ```
+    pub fn run_batched<F>(&self, lanes: usize, task: F) -> Result<SweepResult>
+    where
+        F: Fn(&[Task<'_>]) -> Result<Vec<Record>> + Sync,
+    {
+        crate::error::check_count_at_least("lanes", lanes, 1)?;
         self.grid.validate()?;
         crate::error::check_count_at_least("replicates", self.replicates, 1)?;
         let total = self.total_tasks();
@@ -274,17 +300,36 @@ impl Sweep {
                     break;
                 }
             }
-            let records: Vec<Result<Record>> = range
-                .clone()
+            let mut batches = Vec::new();
+            let mut s = range.start;
+            while s < range.end {
+                let point_end = (s / self.replicates + 1) * self.replicates;
+                let e = (s + lanes).min(range.end).min(point_end);
+                batches.push(s..e);
+                s = e;
+            }
+            let records: Vec<Result<Record>> = batches
                 .into_par_iter()
-                .map(|i| {
-                    let t = Task {
-                        point: &points[i / self.replicates],
-                        replicate: i % self.replicates,
-                        index: i,
-                        seed: task_seed(self.base_seed, i as u64),
+                .flat_map_iter(|b| {
+                    let tasks: Vec<Task<'_>> = b
+                        .clone()
+                        .map(|i| Task {
+                            point: &points[i / self.replicates],
+                            replicate: i % self.replicates,
+                            index: i,
+                            seed: task_seed(self.base_seed, i as u64),
+                        })
+                        .collect();
+                    let rows: Vec<Result<Record>> = match task(&tasks) {
+                        Ok(recs) if recs.len() == tasks.len() => recs.into_iter().map(Ok).collect(),
+                        Ok(recs) => vec![Err(Error::invalid(
+                            "batch",
+                            format!("{} records for {} tasks", recs.len(), tasks.len()),
+                            "a batched task returns one record per task",
+                        ))],
+                        Err(e) => vec![Err(e)],
                     };
-                    task(&t)
+                    rows
                 })
                 .collect();
             let mut rows = Vec::with_capacity(records.len());
