@@ -37,6 +37,26 @@ AVX2, 8 on AMD's first Zen generation, whose FMA units are 128 bits wide), the c
 /proc/cpuinfo; the measured limit is numpy's
 threaded DGEMM on 3000×3000 matrices (OpenBLAS's SkylakeX kernel here).
 
+Measured 2026-12-02 13:15-13:35 UTC on this session's machine (AMD EPYC, family 0x1A (Zen 5): 2
+vCPUs at 2.6 GHz with AVX-512, nominal peak 166 GFLOP/s, numpy's DGEMM 98-107 GFLOP/s; two
+single-threaded runs side by side take 0.51 s each against 0.39 s alone, so the two vCPUs share a
+core's resources), after the reduced sampler moved to eight trials per SIMD vector (this command):
+    --samplers reduced --repeats 5:
+    [reduced]   9.7 GFLOP; rust 0.25 s wall (0.21-0.32), 0.45 s CPU = 38.9 GFLOP/s; numpy 3.18 s
+                (2.89-3.53): 12.7x wall, 13.9x CPU; 2.7x below the DGEMM limit of 105.4
+    --repeats 3 (both samplers):
+    [reduced]   rust 0.28 s (0.26-0.36), 34.2 GFLOP/s; numpy 3.85 s: 13.5x wall, 14.8x CPU;
+                2.9x below the limit of 98.5
+    [raw]     130.4 GFLOP; rust 3.15 s wall = 41.4 GFLOP/s; numpy 17.45 s: 5.5x; 2.4x below
+The per-trial faer path on the same machine, same minutes (the previous binary, the CLI alone,
+`--threads 1`, 2000 trials at d = 100): n = 500 0.26-0.28 s CPU against 0.17-0.18 s batched;
+the whole reduced sweep (1000 trials per n, both threads) 0.29-0.38 s wall before, 0.25-0.29 s
+after. Where a batched trial's time goes (perf, one thread): ~55 % the kernels, ~30 % drawing the d² normals and
+2d χ² variates lane by lane with rand_distr's ziggurat (kept, so that a lane draws exactly what
+the one-trial sampler draws), the rest the sweep. The 3 MB of per-thread buffers first made the
+two threads contend (0.52 s CPU for 0.39 s of work): Σ̄'s buffer now also holds the sign's
+factorizations and U⁻ᵀ is kept one block column at a time (1.9 MB; 0.44-0.46 s CPU).
+
 Measured 2026-12-02 06:40 UTC on a different machine (AMD EPYC, first Zen generation: 2 cores at
 2.0 GHz, AVX2 on 128-bit FMA units, nominal peak 32 GFLOP/s, DGEMM limit 33.7; a shared host:
 the same binary varies by ±20 % between runs), after the divergences moved to the Cholesky
