@@ -201,6 +201,35 @@ fn divergences_buffers_leave_no_trace() {
 /// `det(σ_p²I + vS) = Π(σ_p² + vσ_i²)`, `δᵀS⁻¹δ` from δ along a left singular vector. Relative
 /// tolerance `1e-10 + 10·cond W·ε` on both KL parts and on H² (the LU loses ~cond·ε; the Gram
 /// route at cond 10⁹ would lose everything, ~cond²·ε).
+/// The exact divergences of one case of [`divergences_match_exact_spectra_on_every_route`] and
+/// their relative tolerance.
+struct Want {
+    sign: f64,
+    cov: f64,
+    mean: f64,
+    h2: f64,
+    tol: f64,
+}
+
+impl Want {
+    fn check(&self, what: &str, dv: &difftheory::linear::Divergences) {
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+        assert_eq!(dv.det_sign, self.sign, "{what}");
+        let (cov, mean, h2, tol) = (self.cov, self.mean, self.h2, self.tol);
+        assert!(
+            rel(dv.kl.cov, cov) < tol,
+            "{what}: KL_cov {} vs {cov}",
+            dv.kl.cov
+        );
+        assert!(
+            rel(dv.kl.mean, mean) < tol,
+            "{what}: KL_mean {} vs {mean}",
+            dv.kl.mean
+        );
+        assert!(rel(dv.h2, h2) < tol, "{what}: H² {} vs {h2}", dv.h2);
+    }
+}
+
 #[test]
 fn divergences_match_exact_spectra_on_every_route() {
     let d = 40;
@@ -251,7 +280,6 @@ fn divergences_match_exact_spectra_on_every_route() {
             0.25 * df * sigma2.ln() + 0.25 * ln_det_sg - 0.5 * ln_det_bar - 0.125 * quad_bar;
         let want_h2 = -ln_bc.exp_m1();
         let tol = 1e-10 + 10.0 * 10f64.powf(log10_cond) * f64::EPSILON;
-        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
         let tr_s: f64 = sv.iter().map(|s| s * s).sum();
         let bound = df * f64::EPSILON * tr_s * tr_inv * v;
         assert_eq!(
@@ -259,47 +287,23 @@ fn divergences_match_exact_spectra_on_every_route() {
             log10_cond > 3.0,
             "{label}: route, bound {bound:e}"
         );
-        assert_eq!(dv.det_sign, sign, "{label}");
-        assert!(
-            rel(dv.kl.cov, want_cov) < tol,
-            "{label}: KL_cov {} vs {want_cov}",
-            dv.kl.cov
-        );
-        assert!(
-            rel(dv.kl.mean, want_mean) < tol,
-            "{label}: KL_mean {} vs {want_mean}",
-            dv.kl.mean
-        );
-        assert!(
-            rel(dv.h2, want_h2) < tol,
-            "{label}: H² {} vs {want_h2}",
-            dv.h2
-        );
-        wants.push((label, sign, want_cov, want_mean, want_h2, tol));
+        let want = Want {
+            sign,
+            cov: want_cov,
+            mean: want_mean,
+            h2: want_h2,
+            tol,
+        };
+        want.check(label, &dv);
+        wants.push((label, want));
     }
     // the four matrices as lanes of one batch (mixed routes), then each alone in its batch
     let ws: Vec<_> = batch_inputs.iter().map(|(w, _)| w.as_ref()).collect();
     let ds: Vec<&[f64]> = batch_inputs.iter().map(|(_, x)| x.as_slice()).collect();
     let together = divergences_batch(sigma2, &ws, &[v; 4], &ds).unwrap();
-    for (k, &(label, sign, want_cov, want_mean, want_h2, tol)) in wants.iter().enumerate() {
+    for (k, (label, want)) in wants.iter().enumerate() {
         let dv = together[k];
-        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
-        assert_eq!(dv.det_sign, sign, "batch, {label}");
-        assert!(
-            rel(dv.kl.cov, want_cov) < tol,
-            "batch, {label}: KL_cov {} vs {want_cov}",
-            dv.kl.cov
-        );
-        assert!(
-            rel(dv.kl.mean, want_mean) < tol,
-            "batch, {label}: KL_mean {} vs {want_mean}",
-            dv.kl.mean
-        );
-        assert!(
-            rel(dv.h2, want_h2) < tol,
-            "batch, {label}: H² {} vs {want_h2}",
-            dv.h2
-        );
+        want.check(&format!("batch, {label}"), &dv);
         let alone = divergences_batch(sigma2, &ws[k..k + 1], &[v], &ds[k..k + 1]).unwrap();
         assert_eq!(alone[0], dv, "batch, {label}: alone and among others");
     }

@@ -228,34 +228,21 @@ impl DivergenceWork {
                 None => return singular,
             },
         };
-        let (tr_inv, quad) = (tr_inv / v, quad / v);
-        let ln_det_sg = d as f64 * v.ln() + 2.0 * ln_abs_det;
-        let df = d as f64;
-        let kl = KlParts {
-            mean: 0.5 * quad,
-            cov: 0.5 * (sigma2 * tr_inv - df + ln_det_sg - df * sigma2.ln()),
+        let w_terms = WTerms {
+            sign,
+            ln_abs_det,
+            tr_inv,
+            quad,
         };
-        if !(kl.cov.is_finite() && kl.mean.is_finite()) {
-            return Divergences {
-                det_sign: sign,
-                ..singular
-            };
-        }
-        let h2 = if cholesky_lower_in_place(&mut self.sbar, &mut self.buf) {
+        divergences_from_terms(d, sigma2, v, w_terms, || {
+            if !cholesky_lower_in_place(&mut self.sbar, &mut self.buf) {
+                return None;
+            }
             let ln_det_bar: f64 = 2.0 * (0..d).map(|i| self.sbar[(i, i)].ln()).sum::<f64>();
             // δᵀΣ̄⁻¹δ = ‖L⁻¹δ‖²
             let quad_bar = lower_solve_norm2(self.sbar.as_ref(), &mut self.rhs, delta);
-            let ln_bc =
-                0.25 * df * sigma2.ln() + 0.25 * ln_det_sg - 0.5 * ln_det_bar - 0.125 * quad_bar;
-            -ln_bc.exp_m1()
-        } else {
-            f64::NAN
-        };
-        Divergences {
-            kl,
-            h2,
-            det_sign: sign,
-        }
+            Some((ln_det_bar, quad_bar))
+        })
     }
 
     /// `(ln|det W|, tr S⁻¹, δᵀS⁻¹δ)` from the Cholesky factor `S = GGᵀ` of the Gram matrix in
@@ -373,6 +360,53 @@ impl DivergenceWork {
             j0 += w;
         }
         clear_avx_upper();
+    }
+}
+
+/// What [`divergences`] takes from W: the sign and `ln|det W|`, `‖W⁻¹‖²_F` and `‖W⁻¹δ‖²`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WTerms {
+    pub(crate) sign: f64,
+    pub(crate) ln_abs_det: f64,
+    pub(crate) tr_inv: f64,
+    pub(crate) quad: f64,
+}
+
+/// The formulas of [`divergences`] from W's terms and, where the KL is finite, Σ̄'s from `bar`:
+/// `(ln det Σ̄, δᵀΣ̄⁻¹δ)`, `None` where Σ̄ is not positive definite (H² is then NaN). Shared by the
+/// one-matrix path and the batched one ([`super::lanes`]).
+pub(crate) fn divergences_from_terms(
+    d: usize,
+    sigma2: f64,
+    v: f64,
+    w: WTerms,
+    bar: impl FnOnce() -> Option<(f64, f64)>,
+) -> Divergences {
+    let (tr_inv, quad) = (w.tr_inv / v, w.quad / v);
+    let ln_det_sg = d as f64 * v.ln() + 2.0 * w.ln_abs_det;
+    let df = d as f64;
+    let kl = KlParts {
+        mean: 0.5 * quad,
+        cov: 0.5 * (sigma2 * tr_inv - df + ln_det_sg - df * sigma2.ln()),
+    };
+    if !(kl.cov.is_finite() && kl.mean.is_finite()) {
+        return Divergences {
+            det_sign: w.sign,
+            ..Divergences::singular()
+        };
+    }
+    let h2 = match bar() {
+        Some((ln_det_bar, quad_bar)) => {
+            let ln_bc =
+                0.25 * df * sigma2.ln() + 0.25 * ln_det_sg - 0.5 * ln_det_bar - 0.125 * quad_bar;
+            -ln_bc.exp_m1()
+        }
+        None => f64::NAN,
+    };
+    Divergences {
+        kl,
+        h2,
+        det_sign: w.sign,
     }
 }
 

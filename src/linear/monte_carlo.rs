@@ -185,7 +185,8 @@ fn fill_normals<R: Rng + ?Sized>(rng: &mut R, out: &mut [f64]) {
     }
 }
 
-fn chi2<R: Rng + ?Sized>(rng: &mut R, k: f64) -> f64 {
+/// A χ²_k variate (k > 0).
+pub(crate) fn chi2<R: Rng + ?Sized>(rng: &mut R, k: f64) -> f64 {
     ChiSquared::new(k).expect("k > 0").sample(rng)
 }
 

@@ -34,11 +34,11 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
-use rand_distr::{ChiSquared, Distribution, StandardNormal};
+use rand_distr::{Distribution, StandardNormal};
 
-use super::distances::{DivergenceWork, Divergences, KlParts, GRAM_REL_ERR};
+use super::distances::{divergences_from_terms, DivergenceWork, Divergences, WTerms, GRAM_REL_ERR};
 use super::model::LinearParams;
-use super::monte_carlo::trial_stream;
+use super::monte_carlo::{chi2, trial_stream};
 use crate::error::{Error, Result};
 use crate::rng::PathRng;
 use faer::MatRef;
@@ -372,7 +372,6 @@ fn lane_divergences(
     count(1, active);
     count(4, (0..active).filter(|&l| !t.ok[l]).count());
     let (d, dp) = (w.d, w.dp);
-    let df = d as f64;
     (0..active)
         .map(|l| {
             let vl = v.0[l];
@@ -387,32 +386,15 @@ fn lane_divergences(
                     ws.divergences_of_transpose(sigma2, vl, &delta)
                 });
             }
-            let (tr_inv, quad) = (t.tr_inv.0[l] / vl, t.quad.0[l] / vl);
-            let ln_det_sg = df * vl.ln() + 2.0 * t.ln_abs_det.0[l];
-            let kl = KlParts {
-                mean: 0.5 * quad,
-                cov: 0.5 * (sigma2 * tr_inv - df + ln_det_sg - df * sigma2.ln()),
+            let w_terms = WTerms {
+                sign: t.sign.0[l],
+                ln_abs_det: t.ln_abs_det.0[l],
+                tr_inv: t.tr_inv.0[l],
+                quad: t.quad.0[l],
             };
-            let sign = t.sign.0[l];
-            if !(kl.cov.is_finite() && kl.mean.is_finite()) {
-                return Divergences {
-                    det_sign: sign,
-                    ..Divergences::singular()
-                };
-            }
-            let h2 = if t.bar_ok[l] {
-                let ln_bc = 0.25 * df * sigma2.ln() + 0.25 * ln_det_sg
-                    - 0.5 * t.ln_det_bar.0[l]
-                    - 0.125 * t.quad_bar.0[l];
-                -ln_bc.exp_m1()
-            } else {
-                f64::NAN
-            };
-            Divergences {
-                kl,
-                h2,
-                det_sign: sign,
-            }
+            divergences_from_terms(d, sigma2, vl, w_terms, || {
+                t.bar_ok[l].then(|| (t.ln_det_bar.0[l], t.quad_bar.0[l]))
+            })
         })
         .collect()
 }
@@ -494,10 +476,6 @@ pub fn divergences_batch(
         }
     });
     Ok(out)
-}
-
-fn chi2<R: Rng + ?Sized>(rng: &mut R, k: f64) -> f64 {
-    ChiSquared::new(k).expect("k > 0").sample(rng)
 }
 
 /// [`trial_reduced`](super::monte_carlo::trial_reduced) for one trial per generator in `rngs`,
