@@ -20,11 +20,24 @@ ran at once, once in the first kernel on an empty build folder). A notebook whos
 cannot load for a lasting reason — a cell that calls tch's tensor arithmetic itself, whose C symbols
 the crate's shared library does not export — fails the retry too, and the run.
 
+Time: every notebook keeps its measured run time per size in its metadata
+(`metadata.difftheory.seconds.{small,full}`, with `measured`: when and on what machine), written by
+`scripts/record_times.py` from a run's REPORTS/timings.json; its first cell states the same in
+words. The runner prints that plan before it starts, and a cell may run for
+`max(--timeout, 3 x the notebook's measured time at this size)` seconds: the full-size training
+cells are long by design (one cell of paper 000's non-linear notebook trains 14 U-Nets), and a
+run three times slower than measured means something is wrong. A cell past its limit fails with
+its index, first line, limit and the last progress line it printed.
+
+While a notebook runs, its progress lines (`[label] k/N tasks ..., ETA ...`) and every cell that
+took longer than 20 s are printed as they happen, so a long run is never silent.
+
 For every notebook the executed copy goes to REPORTS/executed/NAME.ipynb (also on failure, so the
 failing output can be read), and a self-contained HTML page to REPORTS/NAME.html: nbconvert's lab
 template with the external <script src> tags removed and plotly.js inlined once, so it opens with
-no network. REPORTS/index.html links them all, with the status and time of each. The last line
-printed is `notebooks: N passed, M failed`; the exit code is 1 when any failed.
+no network. REPORTS/index.html links them all, with the status and time of each, and
+REPORTS/timings.json keeps each notebook's and each cell's seconds. The last line printed is
+`notebooks: N passed, M failed`; the exit code is 1 when any failed.
 """
 
 import argparse
@@ -88,9 +101,30 @@ class DrainingClient(nbclient.NotebookClient):
     """
 
     settle = 0.3  # seconds to wait for late output after each cell
+    label = ""  # the notebook's name, for the lines printed while it runs
+    last_progress = ""  # the last progress line seen, for a timeout's message
+    cell_seconds = {}  # cell index -> seconds
+    running = -1  # the cell being executed
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream":
+            for line in msg["content"].get("text", "").splitlines():
+                if PROGRESS.match(line):
+                    self.last_progress = line.strip()
+                    print(f"  {self.label}: {self.last_progress}", flush=True)
+        return super().output(outs, msg, display_id, cell_index)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        started = time.time()
+        self.running = cell_index
+        try:
+            cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        finally:
+            secs = time.time() - started
+            self.cell_seconds[cell_index] = round(secs, 1)
+            if secs > 20:
+                count = len(self.nb.cells)
+                print(f"  {self.label}: cell {cell_index}/{count - 1} took {secs:.0f} s", flush=True)
         if cell.cell_type != "code" or self.kc is None:
             return cell
         await asyncio.sleep(self.settle)
@@ -123,27 +157,71 @@ def export_html(nb, title):
     return body.replace("</head>", inline + "\n</head>", 1)
 
 
+def measured_seconds(nb, size):
+    """The notebook's recorded run time at `size` (seconds), or None."""
+    secs = nb.metadata.get("difftheory", {}).get("seconds", {}).get(size)
+    return float(secs) if isinstance(secs, (int, float)) and secs > 0 else None
+
+
+def cell_limit(nb, size, floor):
+    """Seconds one cell may run: `floor`, or three times the notebook's measured time if longer."""
+    secs = measured_seconds(nb, size)
+    return int(max(floor, 3 * secs)) if secs else int(floor)
+
+
+def first_line(cell):
+    lines = [l for l in "".join(cell.get("source", "")).splitlines() if l.strip()]
+    return lines[0].strip()[:100] if lines else ""
+
+
 def run_one(path, args):
     nb = nbformat.read(path, as_version=4)
     started = time.time()
     crash = None
+    limit = cell_limit(nb, args.size, args.timeout)
     client = DrainingClient(
         nb,
         kernel_name=args.kernel,
-        timeout=args.timeout,
+        timeout=limit,
         startup_timeout=180,
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
+    client.label = path.stem
+    client.cell_seconds = {}
     try:
         client.execute()
-    except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
+    except CellTimeoutError:
+        running = client.running
+        why = f"cell {running} (`{first_line(nb.cells[running])}`)" if running >= 0 else "a cell"
+        measured = measured_seconds(nb, args.size)
+        basis = f"3 x the notebook's measured {args.size}-size time of {measured:.0f} s" if measured and 3 * measured > args.timeout else "--timeout"
+        crash = (f"CellTimeoutError: {why} ran past its limit of {limit} s ({basis}); "
+                 f"last progress line: {client.last_progress or 'none'}")
+    except (DeadKernelError, RuntimeError) as e:
         crash = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     elapsed = time.time() - started
     failures = cell_failures(nb)
     if crash:
         failures.append((-1, "kernel", crash))
-    return nb, elapsed, failures
+    return nb, elapsed, failures, dict(client.cell_seconds)
+
+
+def print_plan(paths, size):
+    """What each notebook took when last measured at this size, and the total."""
+    total, rows = 0.0, []
+    for path in paths:
+        if not path.exists():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        secs = measured_seconds(nb, size)
+        when = nb.metadata.get("difftheory", {}).get("measured", "")
+        rows.append((path.stem, secs, when))
+        total += secs or 0.0
+    print(f"plan (size {size}; times as last measured, the first notebook also builds the crate in a cold kernel cache):", flush=True)
+    for name, secs, when in rows:
+        print(f"  {name:<34} {'%6.0f s' % secs if secs else '     ? s'}  {when}", flush=True)
+    print(f"  {'total':<34} {total:6.0f} s (about {total / 60:.0f} min)", flush=True)
 
 
 def write_index(reports, rows):
@@ -174,25 +252,27 @@ def main():
     ap.add_argument("--kernel", default="difftheory")
     ap.add_argument("--reports", type=Path, default=Path("reports"))
     ap.add_argument("--size", choices=["small", "full"], default="full", help="DIFFTHEORY_SIZE for the notebooks")
-    ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell (the first cell builds the crate)")
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell at least (the first cell builds the crate); a notebook measured at more than a third of it gets 3 x its measured time")
     ap.add_argument("--no-index", action="store_true", help="do not write REPORTS/index.html")
     args = ap.parse_args()
 
     os.environ["DIFFTHEORY_SIZE"] = args.size
     os.environ["DIFFTHEORY_REPORTS"] = str(args.reports.resolve())
     (args.reports / "executed").mkdir(parents=True, exist_ok=True)
-    rows, failed = [], 0
+    rows, failed, timings = [], 0, {}
+    print_plan(args.notebooks, args.size)
     for path in args.notebooks:
         if not path.exists():
             print(f"FAIL {path}: no such notebook", flush=True)
             failed += 1
             continue
         print(f"RUN  {path} (size {args.size})", flush=True)
-        nb, secs, failures = run_one(path.resolve(), args)
+        nb, secs, failures, cells = run_one(path.resolve(), args)
         if any("dlopen failed" in msg for _, _, msg in failures):
             print(f"RETRY {path}: a cell's library failed to load (dlopen failed); once more in a fresh kernel", flush=True)
-            nb, secs2, failures = run_one(path.resolve(), args)
+            nb, secs2, failures, cells = run_one(path.resolve(), args)
             secs += secs2
+        timings[path.stem] = {"seconds": round(secs, 1), "passed": not failures, "cells": cells}
         name = path.stem
         nbformat.write(nb, args.reports / "executed" / path.name)
         (args.reports / f"{name}.html").write_text(export_html(nb, name), encoding="utf-8")
@@ -207,6 +287,15 @@ def main():
             rows.append((name, "passed", secs, ""))
     if not args.no_index:
         write_index(args.reports, rows)
+    (args.reports / "timings.json").write_text(json.dumps({
+        "size": args.size,
+        "loadavg_end": os.getloadavg(),
+        "notebooks": timings,
+    }, indent=1) + "\n", encoding="utf-8")
+    print("time per notebook:", flush=True)
+    for name, status, secs, _ in rows:
+        print(f"  {name:<34} {secs:7.1f} s  {status}", flush=True)
+    print(f"  {'total':<34} {sum(r[2] for r in rows):7.1f} s", flush=True)
     passed = len(args.notebooks) - failed
     print(f"notebooks: {passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed else 0)
