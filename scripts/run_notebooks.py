@@ -273,6 +273,11 @@ def main():
             nb, secs2, failures, cells = run_one(path.resolve(), args)
             secs += secs2
         timings[path.stem] = {"seconds": round(secs, 1), "passed": not failures, "cells": cells}
+        measured = measured_seconds(nb, args.size)
+        if measured and secs > 1.5 * measured and cells:
+            slow = max(cells, key=cells.get)
+            print(f"SLOW {path}: {secs:.0f} s against {measured:.0f} s measured at size {args.size}; "
+                  f"slowest cell {slow} (`{first_line(nb.cells[slow])}`) took {cells[slow]:.0f} s", flush=True)
         name = path.stem
         nbformat.write(nb, args.reports / "executed" / path.name)
         (args.reports / f"{name}.html").write_text(export_html(nb, name), encoding="utf-8")

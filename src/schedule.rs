@@ -1,5 +1,5 @@
 //! Forward processes and time grids, with the three time conventions of the papers kept apart by
-//! type (THEORY.md, "Conventions").
+//! type (`docs/README.md`, "Conventions").
 //!
 //! A [`ForwardProcess`] maps clean data to `X_t = m(t) X_0 + sqrt(v(t)) Z`:
 //!

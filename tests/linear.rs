@@ -720,8 +720,8 @@ fn empirical_bandwidth_is_near_silverman() {
 
 /// Memorization at d = 20 (λ = e^{-4}, T = 2, N_orig = 2000, 40 trials, seed 1): the generated
 /// Gaussian is closer to the training KDE than to the original one for n = 5 (memorization) and
-/// closer to the original for n = 80 in most trials (THEORY's check run: P = 0 and 0.98; the CLI
-/// at 200 trials gives 0 and 0.96). Thresholds 0.1 and 0.75 are > 4 binomial s.e. away.
+/// closer to the original for n = 80 in most trials (the CLI at 200 trials gives P = 0
+/// and 0.96). Thresholds 0.1 and 0.75 are > 4 binomial s.e. away.
 #[test]
 fn memorization_statistic_goes_from_memorizing_to_generalizing() {
     let lam = (-4f64).exp();

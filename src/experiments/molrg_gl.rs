@@ -1,5 +1,5 @@
 //! `molrg-gl`: memorization against generalization on MoLRG data (paper 004, Sec. 3; the GL score
-//! of THEORY.md), with the learned low-rank and the empirical denoiser side by side.
+//! of `docs/paper-004-low-rank-mixtures.md`), with the learned low-rank and the empirical denoiser side by side.
 //!
 //! For every (subspace dimension d, training points per component N_k) and replicate: a random
 //! MoLRG instance, `N_k` training points per component, a fit (PCA for K = 1, K-subspaces

@@ -5,7 +5,7 @@
 //! `N(0.5, 0.1²)` pixels (8 × 8; DDPM with 200 timesteps, linear β from 1e-4 to 0.02,
 //! ε-prediction): the generated images are compared with the training set and with the original
 //! distribution by the element-wise metric [`elementwise_l2`](crate::linear::distances::elementwise_l2)
-//! `D_el(p, q) = (1/d) Σ_k ∫(p_k − q_k)²` (THEORY.md, [code]), and the statistic of the linear
+//! `D_el(p, q) = (1/d) Σ_k ∫(p_k − q_k)²` (`docs/paper-000-linear-denoiser.md`), and the statistic of the linear
 //! model, `Δ = D(gen, train) − D(gen, orig)`, goes from negative (the generated images sit on the
 //! training images: memorization) to positive as n grows.
 //!

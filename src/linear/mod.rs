@@ -2,7 +2,7 @@
 //!
 //! Halder et al., "From memorization to generalization: a theoretical framework for diffusion-based
 //! generative models" (later "A solvable generative model with a linear, one-step denoiser").
-//! THEORY.md, section "Paper 000"; the finite-n prediction is the library's own derivation
+//! `docs/paper-000-linear-denoiser.md`; the finite-n prediction is the library's own derivation
 //! (the paper's B.5–B.17 were not recoverable), proved here by Monte Carlo.
 //!
 //! # The model ([`model`])

@@ -10,7 +10,7 @@
 //!   subspace clustering (K > 1) and the variances of the fit (directions the data do not reach get
 //!   variance 0), i.e. the DAE minimizer within the low-rank family.
 //!
-//! The GL score [inferred, THEORY.md] compares nearest-training-point distances:
+//! The GL score [inferred; `docs/paper-004-low-rank-mixtures.md`] compares nearest-training-point distances:
 //! `GL = E_ŷ[min_i ‖ŷ − x⁽ⁱ⁾‖] / E_y[min_i ‖y − x⁽ⁱ⁾‖]` over generated `ŷ` and fresh draws `y` of the
 //! true distribution: ≈ 0 when generated points sit on training points, ≈ 1 when they are as far
 //! from them as new data.

@@ -1,7 +1,7 @@
 //! Paper 004: mixtures of low-rank Gaussians (MoLRG), their exact denoiser, and training it.
 //!
 //! Wang, Zhang, Zhang, Chen, Ma, Qu, "Diffusion Models Learn Low-Dimensional Distributions via
-//! Subspace Clustering" (THEORY.md, section "Paper 004").
+//! Subspace Clustering" (`docs/paper-004-low-rank-mixtures.md`).
 //!
 //! - [`model`]: the mixture `Σ_k π_k N(0, U_k Λ_k U_kᵀ + σ_ξ² I)` and its samples (one point per
 //!   column of an `n × N` matrix).

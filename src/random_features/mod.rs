@@ -5,7 +5,7 @@
 //! generalization error `O(n^{-2/5} + m^{-4/5})` in the sample size `n` and the number of random
 //! features `m`, with no exponential dependence on the dimension; training too long memorizes; targets
 //! whose modes move apart generalize worse. The paper's own equations were not recoverable: **the
-//! model below is this library's own setting** [recalled, THEORY.md "Paper 001"], built so that every
+//! model below is this library's own setting** [recalled; `docs/paper-001-random-features.md`], built so that every
 //! quantity has a closed form and a Monte Carlo estimator that checks it.
 //!
 //! **Setting.** OU-2 forward process `x_t = e^{-t} x_0 + sqrt(Δ_t) z`, `Δ_t = 1 − e^{-2t}`.
