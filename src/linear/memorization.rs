@@ -2,7 +2,8 @@
 //! `Δ = D(p_gen, p_train) − D(p_gen, p_orig)`, D the squared-L² distance, p_train and p_orig the
 //! Gaussian KDEs of the n training points and of N_orig fresh points with bandwidth
 //! `ε_N = σ N^{-1/d}`. `P(Δ > 0)` over re-drawn training sets: ≪ 1 memorization, ≈ 1
-//! non-memorization, → ½ as n → ∞.
+//! non-memorization (½ exactly only where p_gen no longer depends on the training set and
+//! n = N_orig; `docs/paper-000-linear-denoiser.md`, §2.8).
 //!
 //! With `D(p, q) = ∫p² − 2∫pq + ∫q²` the gen–gen term cancels in Δ:
 //! `Δ = (−2∫p_gen p_train + ∫p_train²) − (−2∫p_gen p_orig + ∫p_orig²)`. The last term (an N_orig²

@@ -18,7 +18,10 @@
 //! `‖U Uᵀ − Û Ûᵀ‖_F / sqrt(d + d̂)` (0: equal, 1: orthogonal), averaged over components under the
 //! best matching of estimated to true components. [`SUCCESS_THRESHOLD`] = 0.1 is our choice (the
 //! paper's value was lost): in the noiseless case a fit from `N < d` points misses at least one
-//! direction, an error of at least `1/sqrt(2d)` > 0.15 for `d <= 20`, while `N >= d` is exact.
+//! direction and completes it with a vector of overlap ρ with the missed one, an error of
+//! `sqrt((1 − ρ)/d)`; the completion is generically almost orthogonal to the truth (ρ of order
+//! 1/n), about `1/sqrt(d)` ≥ 0.22 for `d <= 20`, while `N >= d` is exact
+//! (`docs/paper-004-low-rank-mixtures.md`).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par, Side};
