@@ -56,7 +56,7 @@ def main():
     size = run["size"]
     load = run.get("loadavg_end", [0, 0, 0])
     machine = args.machine or f"{cpu_model()}, {os.cpu_count()} cores"
-    stamp = f"{datetime.date.today().isoformat()}, {machine}, load {load[0]:.1f}"
+    stamp = f"{datetime.date.today().isoformat()}, {machine}; load average {load[0]:.1f} at the end"
     for name, t in sorted(run["notebooks"].items()):
         path = args.notebooks / f"{name}.ipynb"
         if not t.get("passed") or not path.exists():
@@ -69,7 +69,9 @@ def main():
         first = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
         src = "".join(first["source"])
         line = run_time_line(meta)
-        first["source"] = LINE.sub(lambda _: line, src) if LINE.search(src) else src.rstrip("\n") + "\n\n" + line
+        src = LINE.sub(lambda _: line, src) if LINE.search(src) else src.rstrip("\n") + "\n\n" + line
+        # keep the cell's own layout: one string, or a list of lines
+        first["source"] = src if isinstance(first["source"], str) else src.splitlines(keepends=True)
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"{name}: {size} {t['seconds']:.0f} s")
 

@@ -215,7 +215,7 @@ def print_plan(paths, size):
             continue
         nb = nbformat.read(path, as_version=4)
         secs = measured_seconds(nb, size)
-        when = nb.metadata.get("difftheory", {}).get("measured", "")
+        when = nb.metadata.get("difftheory", {}).get("measured", {}).get(size, "")
         rows.append((path.stem, secs, when))
         total += secs or 0.0
     print(f"plan (size {size}; times as last measured, the first notebook also builds the crate in a cold kernel cache):", flush=True)

@@ -8,7 +8,22 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 t0=$(date +%s)
-stamp() { echo "[test $(date +%H:%M:%S), +$(( $(date +%s) - t0 )) s] $*"; }
+phases=()  # "name seconds" for the table printed at the end
+phase_start=$t0
+phase_name=""
+stamp() {
+  local now; now=$(date +%s)
+  [ -n "$phase_name" ] && phases+=("$phase_name|$(( now - phase_start ))")
+  phase_name="$*"; phase_start=$now
+  echo "[test $(date +%H:%M:%S), +$(( now - t0 )) s] $*"
+}
+table() {
+  stamp "end"
+  echo "time per phase (load average now: $(cut -d' ' -f1-3 /proc/loadavg)):"
+  for row in "${phases[@]}"; do printf '  %-32s %6s s\n' "${row%%|*}" "${row##*|}"; done
+  printf '  %-32s %6s s\n' "total" "$(( $(date +%s) - t0 ))"
+}
+trap table EXIT
 
 stamp "setup"
 bash scripts/setup.sh --torch "${DIFFTHEORY_TORCH:-cpu}"
@@ -24,4 +39,4 @@ stamp "notebook runner tests"
 stamp "notebooks (size small)"
 "$DT_VENV/bin/python" scripts/run_notebooks.py --size small --reports reports notebooks/*.ipynb
 
-stamp "all tests passed"
+echo "all tests passed"

@@ -1,8 +1,10 @@
 //! Girsanov weights and the Novikov quantity of a reverse SDE with a drift error (paper 003).
 //!
 //! Run the reverse SDE with the score replaced by `s + e`: `dY = [b Y + g²(s + e)] dτ + g dW`.
-//! With `u = g e` along the path, the Girsanov log-weight is
-//! `ln Z = ∫⟨u, dW⟩ − ½∫|u|² dr` and Novikov's quantity is `N = E[exp(½ ∫|u|² dr)]`.
+//! With `u = g e` along the path and W the simulation's Brownian motion, the exact process's noise
+//! is `W′ = W + ∫u dr`, so the density of the exact path law with respect to the simulated one is
+//! the Girsanov weight `Z = exp(−∫⟨u, dW⟩ − ½∫|u|² dr)`, and Novikov's quantity is
+//! `N = E[exp(½ ∫|u|² dr)]`.
 //! `E[Z] = 1` whenever Novikov holds (checked here by Monte Carlo). A bounded error gives
 //! `N <= exp(½ g² ē² (T − t_min))` — the sample law is then absolutely continuous with respect to
 //! the exact one and keeps the training set's support (memorization); generalization needs an
@@ -21,7 +23,8 @@ use crate::stats::log_sum_exp;
 /// Per-path Girsanov quantities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GirsanovPaths {
-    /// `ln Z = ∫⟨u, dW⟩ − ½∫|u|²` per path.
+    /// `ln Z = −∫⟨u, dW⟩ − ½∫|u|²` per path: the log-density of the exact path law with respect to
+    /// the simulated one.
     pub log_weight: Vec<f64>,
     /// The energy `½ ∫|u|² dr` per path.
     pub energy: Vec<f64>,
@@ -71,7 +74,7 @@ where
                     y[j] += h * (b * y[j] + g * g * (s[j] + e[j])) + g * dw;
                 }
             }
-            (stoch - energy, energy, y)
+            (-stoch - energy, energy, y)
         })
         .collect();
     let mut res = GirsanovPaths {

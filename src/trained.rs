@@ -27,7 +27,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::rng::rng_from_seed;
-use crate::sampler::Drift;
+use crate::score::Drift;
 use crate::schedule::ForwardProcess;
 use crate::score::Posterior;
 

@@ -689,3 +689,54 @@ fn batched_point_cloud_posterior_mean_matches_the_single_point_one() {
         }
     }
 }
+
+/// The Girsanov weight's sign: reweighting the simulated chain (drift error e = c·x, state
+/// dependent, so ±∫⟨u, dW⟩ give different weights) by Z must reproduce the exact chain's
+/// expectations. For Euler chains with equal noise the discrete likelihood ratio is exactly
+/// `exp(−Σ u ΔW − ½ Σ u² h)`, so the only error is Monte Carlo: data N(0, 1) under OU (score −x at
+/// every t), c = 0.25, t from 1 down to 0.01 in 100 steps, 20 000 paths per chain (seeds 11 and
+/// 12); E[Y₀²] of the weighted simulated chain against the exact chain, within 4 combined standard
+/// errors (measured: 1.027 ± 0.006 against 1.009 ± 0.010; unweighted 1.67). Power: the weight with
+/// the opposite sign, `ln Z′ = −ln Z − 2E` from the same paths, is rejected by the same rule
+/// (3.24 ± 0.21, over 10 standard errors off). Cost: 0.3 s.
+#[test]
+fn girsanov_weight_reweights_the_simulated_chain_to_the_exact_one() {
+    use difftheory::girsanov::girsanov_paths;
+    let data = GaussianMixture::new(vec![1.0], vec![vec![0.0]], vec![1.0]).unwrap();
+    let drift = ExactScore {
+        data: &data,
+        process: ForwardProcess::Ou,
+    };
+    let c = 0.25;
+    let paths = 20_000;
+    let sde = |seed| ReverseSde {
+        process: ForwardProcess::Ou,
+        grid: TimeGrid::linear(0.01, 1.0, 100).unwrap(),
+        step: Step::EulerMaruyama,
+        seed,
+    };
+    let sim = girsanov_paths(&sde(11), &drift, |_, x, e| e[0] = c * x[0], gaussian_starts(0..paths, 1, 21)).unwrap();
+    let exact = girsanov_paths(&sde(12), &drift, |_, _, e| e[0] = 0.0, gaussian_starts(0..paths, 1, 22)).unwrap();
+    let mean_se = |v: &[f64]| {
+        let n = v.len() as f64;
+        let m = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+        (m, (var / n).sqrt())
+    };
+    let (m_exact, se_exact) = mean_se(&exact.ends.iter().map(|y| y[0] * y[0]).collect::<Vec<_>>());
+    let weighted = |log_w: &dyn Fn(usize) -> f64| {
+        mean_se(&(0..paths).map(|i| log_w(i).exp() * sim.ends[i][0] * sim.ends[i][0]).collect::<Vec<_>>())
+    };
+    let (m_right, se_right) = weighted(&|i| sim.log_weight[i]);
+    let (m_wrong, se_wrong) = weighted(&|i| -sim.log_weight[i] - 2.0 * sim.energy[i]);
+    let (m_plain, _) = mean_se(&sim.ends.iter().map(|y| y[0] * y[0]).collect::<Vec<_>>());
+    let tol = |se: f64| 4.0 * (se * se + se_exact * se_exact).sqrt();
+    assert!(
+        (m_right - m_exact).abs() < tol(se_right),
+        "reweighted E[Y²] = {m_right} ± {se_right}, exact chain {m_exact} ± {se_exact} (unweighted {m_plain})"
+    );
+    assert!(
+        (m_wrong - m_exact).abs() > tol(se_wrong),
+        "the opposite sign is not rejected: {m_wrong} ± {se_wrong} vs {m_exact} ± {se_exact}"
+    );
+}

@@ -807,6 +807,17 @@ pub(crate) fn column_mut(m: &mut Mat<f64>, j: usize) -> &mut [f64] {
         .as_slice_mut()
 }
 
+/// Every column of an owned (column-major) matrix as a mutable slice.
+pub(crate) fn columns_mut(m: &mut Mat<f64>) -> Vec<&mut [f64]> {
+    m.col_iter_mut()
+        .map(|c| {
+            c.try_as_col_major_mut()
+                .expect("an owned matrix has contiguous columns")
+                .as_slice_mut()
+        })
+        .collect()
+}
+
 /// Clears the upper halves of the AVX registers (`vzeroupper`) after faer's AVX kernels.
 ///
 /// faer's kernels can return with the upper register halves dirty; the scalar code that follows

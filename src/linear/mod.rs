@@ -70,9 +70,10 @@
 //! `h² = σ²[4/((d+2)n)]^{2/(d+4)}`, and the bandwidth minimising the closed-form squared-L²
 //! distance between the truth and the KDE of n samples. `Δ = D(p_gen, p_train) − D(p_gen, p_orig)`
 //! with squared-L² D and KDEs of bandwidth `ε_n = σ n^{-1/d}`; `P(Δ > 0)` over re-drawn training
-//! sets goes from 0 (memorization) through ½.
+//! sets goes from 0 (memorization) to near 1.
 
 pub mod distances;
+pub mod draws;
 pub mod lanes;
 pub mod memorization;
 pub mod mixing;

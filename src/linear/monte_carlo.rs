@@ -3,15 +3,15 @@
 
 use std::str::FromStr;
 
-use rand::{Rng, SeedableRng};
-use rand_distr::{ChiSquared, Distribution, StandardNormal};
+use rand::Rng;
 use rayon::prelude::*;
 
-use super::distances::{column, column_mut, divergences, DivergenceWork, Divergences};
+use super::distances::{column, column_mut, columns_mut, divergences, DivergenceWork, Divergences};
+use super::draws::{self, trial_stream};
 use super::lanes::{trials_reduced, LANES};
 use super::model::{fit_ols, generated_gaussian, sample_training, LinearParams};
 use crate::error::{check_count_at_least, Error, Result};
-use crate::rng::{rng_from_seed, task_seed, PathRng};
+use crate::rng::{rng_from_seed, task_seed};
 use crate::stats::{mean_sem, median, Estimate};
 use crate::vecmath::dot;
 
@@ -90,39 +90,33 @@ pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<D
     if n <= d {
         return Ok(Divergences::singular());
     }
-    let rng = &mut trial_stream(rng);
+    let mut streams = [trial_stream(rng)];
     let m = n - 1;
     let k2 = p.kappa2();
     let kap = k2.sqrt();
     let r = 1.0 / (1.0 + k2);
     Ok(DivergenceWork::with(d, |ws| {
         // B: diagonal in aux column 0, superdiagonal in column 1 (B_{d−1,d} = 0), 1/B_ii in 2
-        for i in 0..d {
-            ws.aux[(i, 0)] = chi2(rng, (m - i) as f64).sqrt();
-            ws.aux[(i, 1)] = if i + 1 < d {
-                chi2(rng, (d - 1 - i) as f64).sqrt()
-            } else {
-                0.0
-            };
-            ws.aux[(i, 2)] = 1.0 / ws.aux[(i, 0)];
-        }
+        draws::bidiagonal(&mut streams[0], d, m, |i, diag, sup| {
+            ws.aux[(i, 0)] = diag;
+            ws.aux[(i, 1)] = sup;
+            ws.aux[(i, 2)] = 1.0 / diag;
+        });
         // Ξ′ iid N(0,1) (in `wt`)
-        for j in 0..d {
-            fill_normals(rng, column_mut(&mut ws.wt, j));
+        {
+            let mut cols = columns_mut(&mut ws.wt);
+            draws::xi(&mut streams, d, |j, i, _, x| cols[j][i] = x);
         }
-        let chi_perp = if m > d {
-            chi2(rng, ((m - d) * d) as f64)
-        } else {
-            0.0
-        };
         let mut gbar = vec![0.0; d];
-        fill_normals(rng, &mut gbar);
         let mut zbar = vec![0.0; d];
-        fill_normals(rng, &mut zbar);
-        let sqrt_n = (n as f64).sqrt();
-        gbar.iter_mut()
-            .chain(zbar.iter_mut())
-            .for_each(|x| *x /= sqrt_n);
+        let chi_perp = draws::tail(
+            &mut streams[0],
+            d,
+            m,
+            n,
+            |i, x| gbar[i] = x,
+            |i, x| zbar[i] = x,
+        );
         let (bdiag, bsup, binv) = (column(&ws.aux, 0), column(&ws.aux, 1), column(&ws.aux, 2));
         let bb = dot(bdiag, bdiag) + dot(bsup, bsup);
         let (mut xb, mut xx) = (0.0, 0.0);
@@ -136,15 +130,7 @@ pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<D
         let rho = r * tau + 1.0 - r;
         // Z = B⁻¹Ξ′ in place, from the last row up: Z_i = (Ξ′_i − B_{i,i+1} Z_{i+1}) / B_ii,
         // eight columns at a time (independent chains)
-        let mut cols: Vec<&mut [f64]> = ws
-            .wt
-            .col_iter_mut()
-            .map(|c| {
-                c.try_as_col_major_mut()
-                    .expect("an owned matrix has contiguous columns")
-                    .as_slice_mut()
-            })
-            .collect();
+        let mut cols = columns_mut(&mut ws.wt);
         for block in cols.chunks_mut(8) {
             let mut z = [0.0f64; 8];
             for i in (0..d).rev() {
@@ -167,27 +153,6 @@ pub fn trial_reduced<R: Rng + ?Sized>(p: &LinearParams, rng: &mut R) -> Result<D
         }
         ws.divergences_of_transpose(1.0, r * rho, &delta)
     }))
-}
-
-/// The generator a Monte Carlo trial draws from: Xoshiro256++ seeded with 256 bits of `rng`.
-/// A trial draws `d²` (reduced) to `2nd` (raw) normals; ChaCha12 spends ~3 ns on each of them,
-/// Xoshiro256++ ~1 ns (measured at d = 100: 15 000 normals 67 µs against 36 µs with the
-/// ziggurat). The stream of trial i is still fixed by the sweep's `(seed, i)`.
-pub fn trial_stream<R: Rng + ?Sized>(rng: &mut R) -> PathRng {
-    PathRng::from_rng(rng)
-}
-
-/// Standard normals into `out`, in order (a tight loop: the generator's state stays in
-/// registers).
-fn fill_normals<R: Rng + ?Sized>(rng: &mut R, out: &mut [f64]) {
-    for x in out {
-        *x = Distribution::<f64>::sample(&StandardNormal, rng);
-    }
-}
-
-/// A χ²_k variate (k > 0).
-pub(crate) fn chi2<R: Rng + ?Sized>(rng: &mut R, k: f64) -> f64 {
-    ChiSquared::new(k).expect("k > 0").sample(rng)
 }
 
 /// One trial with the chosen sampler.

@@ -13,7 +13,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{check_count_at_least, Error, Result};
 use crate::rng::SimRng;
-use crate::sampler::Drift;
+use crate::score::Drift;
 
 /// Length of the time embedding `e(t)`.
 pub const EMBED_DIM: usize = 3;

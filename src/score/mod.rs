@@ -15,14 +15,15 @@
 //! curve of paper 002 ([`Curve`], exact up to a quadrature whose resolution follows `sqrt(v)`).
 
 mod data;
+mod drift;
 
 pub use data::{bessel_ratio, Curve, FlatGaussian, GaussianMixture, PointCloud, Sphere};
+pub use drift::{Drift, ExactScore, WithError};
 
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{check_count_at_least, Result};
 use crate::rng::SimRng;
-use crate::sampler::Drift;
 use crate::schedule::ForwardProcess;
 use crate::stats::{Estimate, Welford};
 

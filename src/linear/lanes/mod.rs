@@ -34,11 +34,10 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use super::distances::{divergences_from_terms, DivergenceWork, Divergences, WTerms, GRAM_REL_ERR};
 use super::model::LinearParams;
-use super::monte_carlo::{chi2, trial_stream};
+use super::draws::{self, trial_stream};
 use crate::error::{Error, Result};
 use crate::rng::PathRng;
 use faer::MatRef;
@@ -505,7 +504,6 @@ pub fn trials_reduced<R: Rng>(p: &LinearParams, rngs: &mut [R]) -> Result<Vec<Di
     let k2 = p.kappa2();
     let kap = k2.sqrt();
     let r = 1.0 / (1.0 + k2);
-    let sqrt_n = (n as f64).sqrt();
     let mut out = Vec::with_capacity(rngs.len());
     LaneWork::with(d, |w| {
         let dp = w.dp;
@@ -516,27 +514,15 @@ pub fn trials_reduced<R: Rng>(p: &LinearParams, rngs: &mut [R]) -> Result<Vec<Di
             // unused lanes: B = I, Ξ′ = 0, so N = I and δ = 0
             w.bd.fill(V::splat(1.0));
             w.bs.fill(V::ZERO);
-            // B (diagonal χ_{m−i}, superdiagonal χ_{d−1−i}), then Ξ′ column by column, then the
-            // χ² of the orthogonal complement, ḡ and z̄: each lane in trial_reduced's order
+            // each lane draws in trial_reduced's order (super::draws): B, Ξ′, then the tail
             for (l, g) in streams.iter_mut().enumerate() {
-                for i in 0..d {
-                    w.bd[i].0[l] = chi2(g, (m - i) as f64).sqrt();
-                    w.bs[i].0[l] = if i + 1 < d {
-                        chi2(g, (d - 1 - i) as f64).sqrt()
-                    } else {
-                        0.0
-                    };
-                }
+                draws::bidiagonal(g, d, m, |i, diag, sup| {
+                    w.bd[i].0[l] = diag;
+                    w.bs[i].0[l] = sup;
+                });
             }
-            // element-major: the eight streams interleave (independent chains) and each vector
-            // is written whole
-            for j in 0..d {
-                for e in &mut w.n[j * dp..][..d] {
-                    for (x, g) in e.0.iter_mut().zip(streams.iter_mut()) {
-                        *x = StandardNormal.sample(g);
-                    }
-                }
-            }
+            // element-major: the eight streams interleave (independent chains)
+            draws::xi(&mut streams, d, |j, i, l, x| w.n[j * dp + i].0[l] = x);
             let mut dr = ReducedDraws {
                 gbar: vec![V::ZERO; d],
                 zbar: vec![V::ZERO; d],
@@ -546,19 +532,14 @@ pub fn trials_reduced<R: Rng>(p: &LinearParams, rngs: &mut [R]) -> Result<Vec<Di
                 r,
             };
             for (l, g) in streams.iter_mut().enumerate() {
-                dr.chi_perp.0[l] = if m > d {
-                    chi2(g, ((m - d) * d) as f64)
-                } else {
-                    0.0
-                };
-                for x in dr.gbar.iter_mut() {
-                    let z: f64 = StandardNormal.sample(g);
-                    x.0[l] = z / sqrt_n;
-                }
-                for x in dr.zbar.iter_mut() {
-                    let z: f64 = StandardNormal.sample(g);
-                    x.0[l] = z / sqrt_n;
-                }
+                dr.chi_perp.0[l] = draws::tail(
+                    g,
+                    d,
+                    m,
+                    n,
+                    |i, x| dr.gbar[i].0[l] = x,
+                    |i, x| dr.zbar[i].0[l] = x,
+                );
             }
             let out_lanes = lane_divergences(w, 1.0, V::ZERO, Some(&dr), active);
             out.extend(out_lanes);
