@@ -38,12 +38,11 @@ def describe(seconds):
 
 
 def run_time_line(meta):
-    secs = meta.get("seconds", {})
-    parts = [f"{size} {describe(secs[size])}" for size in ("small", "full") if size in secs]
-    where = meta.get("measured", {})
-    machine = where.get("full") or where.get("small") or ""
-    return (f"**Run time** (measured: {machine}; a cold kernel cache adds the crate's build to the "
-            f"first notebook of a run): " + ", ".join(parts) + ".")
+    secs, where = meta.get("seconds", {}), meta.get("measured", {})
+    parts = [f"{size} {describe(secs[size])} ({where.get(size, 'not recorded')})"
+             for size in ("small", "full") if size in secs]
+    return ("**Run time**: " + "; ".join(parts) + ". A cold kernel cache adds the crate's build to the "
+            "first notebook of a run.")
 
 
 def main():

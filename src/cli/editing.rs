@@ -5,17 +5,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use polars::prelude::{Column, DataFrame};
 use tch::{Device, Kind, Tensor};
 
 use super::args::{self, List};
-use super::pixel::{device, image_shape, load, png_path};
+use super::pixel::{device, load, png_path};
 use crate::diffusion::{self, image, Ddim};
-use crate::editing::{self, EditDirections, EditSettings, RankSettings, Region};
+use crate::editing::{self, EditDirections, EditSettings, Region};
+use crate::experiments::jacobian_rank::{self, JacobianRank};
 use crate::error::{Error, Result};
 use crate::jacobian::{full_jacobian, matrix_singular_values, top_singular, SubspaceIteration};
 use crate::plot::report::Report;
-use crate::plot::{measured_lines, FigureSpec};
 use crate::sweep::write_frame;
 use crate::torch::DeviceChoice;
 
@@ -118,7 +117,7 @@ pub struct EditArgs {
 pub fn edit(a: EditArgs) -> Result<()> {
     let model_dir = a.model.clone().unwrap_or_else(diffusion::digits_model_dir);
     let (model, mut schedule, dev) = load(&model_dir, a.device)?;
-    let (c, s) = image_shape(&model)?;
+    let (c, s) = model.image_shape()?;
     schedule.raw.clip_sample = false;
     let ddim = Ddim::new(schedule, a.steps)?;
     let x0 = match &a.image {
@@ -256,152 +255,46 @@ fn sci(xs: &[f64]) -> String {
     format!("[{}]", v.join(", "))
 }
 
-fn mean_sem(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
-        return (m, f64::NAN);
-    }
-    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (v / n).sqrt())
-}
-
-/// `difftheory jacobian-rank`.
+/// `difftheory jacobian-rank`: [`jacobian_rank::run`] with the flags as its parameters.
 pub fn jacobian_rank(a: JacobianRankArgs) -> Result<()> {
-    if a.eta > 1.0 {
-        return Err(Error::invalid("eta", a.eta, "0 < eta <= 1, e.g. 0.99"));
-    }
-    let model_dir = a.model.clone().unwrap_or_else(diffusion::digits_model_dir);
-    let (model, schedule, dev) = load(&model_dir, a.device)?;
-    let (c, s) = image_shape(&model)?;
-    let ddim = Ddim::new(schedule, a.steps)?;
-    let mixture = match diffusion::train::training_config(&model_dir)? {
-        Some(cfg) if cfg.data == "molrg" => Some(diffusion::data::molrg_mixture(cfg.seed)?),
-        _ => None,
-    };
-    let settings = RankSettings {
+    let p = JacobianRank {
+        model: a.model.clone(),
         snr: a.snr.0.clone(),
         samples: a.samples,
+        steps: a.steps,
         eta: a.eta,
         seed: a.seed,
-        ..Default::default()
+        device: a.device,
     };
-    let start = Instant::now();
-    let pts = editing::rank_along_trajectories(
-        &model,
-        &ddim,
-        [c, s, s],
-        dev,
-        &settings,
-        mixture.as_ref(),
-    )?;
-    let dim = (c * s * s) as f64;
-    let mut cols: Vec<(&str, Vec<f64>)> = vec![
-        ("snr", vec![]),
-        ("rank", vec![]),
-        ("rank_ratio", vec![]),
-        ("rank_sem", vec![]),
-        ("rank_ratio_sem", vec![]),
-        ("timestep", vec![]),
-        ("model_snr", vec![]),
-    ];
-    let mut cf: Vec<(&str, Vec<f64>)> = vec![
-        ("rank_closed_form", vec![]),
-        ("rank_closed_form_sem", vec![]),
-    ];
-    for p in &pts {
-        let r: Vec<f64> = p.ranks.iter().map(|&r| r as f64).collect();
-        let (m, se) = mean_sem(&r);
-        for (i, v) in [
-            p.snr,
-            m,
-            m / dim,
-            se,
-            se / dim,
-            p.timestep as f64,
-            p.model_snr,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            cols[i].1.push(v);
-        }
-        if let Some(e) = &p.closed_form_ranks {
-            let r: Vec<f64> = e.iter().map(|&r| r as f64).collect();
-            let (m, se) = mean_sem(&r);
-            cf[0].1.push(m);
-            cf[1].1.push(se);
-        }
-    }
-    if mixture.is_some() {
-        cols.extend(cf);
-    }
-    let mut columns: Vec<Column> = cols
-        .into_iter()
-        .map(|(n, v)| Column::new(n.into(), v))
-        .collect();
-    columns.push(Column::new(
-        "samples".into(),
-        vec![a.samples as i64; pts.len()],
-    ));
-    let frame = DataFrame::new(pts.len(), columns)?;
+    let out = jacobian_rank::run(&p)?;
     eprintln!(
-        "[jacobian-rank] {} trajectories × {} SNRs, D = {dim} on {dev:?} in {:.1} s",
+        "[jacobian-rank] {} trajectories × {} SNRs, D = {} on {:?} in {:.1} s",
         a.samples,
-        pts.len(),
-        start.elapsed().as_secs_f64()
+        out.points.len(),
+        out.dim,
+        a.device.resolve()?,
+        out.seconds
     );
     match &a.out {
-        Some(p) => write_frame(&frame, p)?,
-        None => println!("{frame}"),
+        Some(path) => write_frame(&out.frame, path)?,
+        None => println!("{}", out.frame),
     }
     if let Some(path) = &a.report {
-        let fig = rank_figure(&frame, mixture.is_some(), dim)?;
+        let fig = jacobian_rank::figure(&[("model", &out)], a.eta)?;
         Report::new("Jacobian rank along sampling trajectories")
             .text(&format!(
                 "difftheory jacobian-rank on {}: numerical rank (η = {}) of ∂x̂₀/∂x_t, {} DDIM trajectories of {} steps.",
-                model_dir.display(),
+                p.model_dir().display(),
                 a.eta,
                 a.samples,
                 a.steps
             ))
             .figure(&fig)
-            .table(&frame)
+            .table(&out.frame)
             .write(path)?;
         eprintln!("[jacobian-rank] wrote report {}", path.display());
     }
     Ok(())
-}
-
-fn rank_figure(frame: &DataFrame, closed_form: bool, dim: f64) -> Result<crate::plot::Figure> {
-    let col = |n: &str| crate::sweep::f64_column(frame, n);
-    let (snr, ratio, sem) = (col("snr")?, col("rank_ratio")?, col("rank_ratio_sem")?);
-    let mut src = vec!["model"; snr.len()];
-    let (mut x, mut y, mut e) = (snr.clone(), ratio, sem);
-    if closed_form {
-        let r = col("rank_closed_form")?;
-        let rs = col("rank_closed_form_sem")?;
-        x.extend(&snr);
-        y.extend(r.iter().map(|v| v / dim));
-        e.extend(rs.iter().map(|v| v / dim));
-        src.extend(vec!["MoLRG closed form"; snr.len()]);
-    }
-    let long = DataFrame::new(
-        x.len(),
-        vec![
-            Column::new("snr".into(), x),
-            Column::new("rank_ratio".into(), y),
-            Column::new("sem".into(), e),
-            Column::new("source".into(), src),
-        ],
-    )?;
-    let spec = FigureSpec::new(
-        "Numerical rank of the Jacobian of x̂₀ (η = 0.99)",
-        "SNR = ᾱ/(1 − ᾱ)",
-        "rank / D",
-    )
-    .log_x();
-    measured_lines(&long, "snr", "rank_ratio", "sem", Some("source"), &spec)
 }
 
 #[derive(Args, Debug)]
@@ -473,7 +366,7 @@ pub fn jacobian_svd(a: JacobianSvdArgs) -> Result<()> {
             format!("expected 0 to {}", t_max - 1),
         ));
     }
-    let (c, s) = image_shape(&model)?;
+    let (c, s) = model.image_shape()?;
     let kind = if a.double { Kind::Double } else { Kind::Float };
     if a.double {
         model.var_store_mut().double();

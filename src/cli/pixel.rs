@@ -187,22 +187,10 @@ pub fn unet(a: UnetArgs) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn image_shape(model: &UNet2DModel) -> Result<(i64, i64)> {
-    let c = &model.config().raw;
-    let s = c.sample_size.ok_or_else(|| {
-        Error::invalid(
-            "config.json: sample_size",
-            "null",
-            "sampling needs the image size",
-        )
-    })?;
-    Ok((c.in_channels as i64, s as i64))
-}
-
 /// `difftheory sample`.
 pub fn sample(a: SampleArgs) -> Result<()> {
     let (model, schedule, dev) = load(&a.model, a.device)?;
-    let (c, s) = image_shape(&model)?;
+    let (c, s) = model.image_shape()?;
     let x_t = diffusion::sampling::initial_noise(&[a.n as i64, c, s, s], dev, a.seed);
     let start = std::time::Instant::now();
     let x0 = match a.scheduler.as_str() {
@@ -240,7 +228,7 @@ pub fn sample(a: SampleArgs) -> Result<()> {
 /// `difftheory invert`: DDIM inversion and reconstruction; prints the reconstruction error.
 pub fn invert(a: InvertArgs) -> Result<()> {
     let (model, mut schedule, dev) = load(&a.model, a.device)?;
-    let (c, s) = image_shape(&model)?;
+    let (c, s) = model.image_shape()?;
     let img = image::read_png(&a.image)?;
     let (h, w) = (img.size()[2], img.size()[3]);
     if (h, w) != (s, s) {

@@ -7,6 +7,8 @@
 pub mod absorption;
 pub mod drift_explosion;
 pub mod gaussian_kl;
+#[cfg(feature = "torch")]
+pub mod jacobian_rank;
 pub mod linear_kl;
 pub mod memorization;
 pub mod mixing_time;

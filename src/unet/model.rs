@@ -159,6 +159,20 @@ impl UNet2DModel {
         &self.config
     }
 
+    /// `(channels, side)` of the images the model takes, from its config's `in_channels` and
+    /// `sample_size` (an error naming `sample_size` when the config has none).
+    pub fn image_shape(&self) -> Result<(i64, i64)> {
+        let c = &self.config.raw;
+        let s = c.sample_size.ok_or_else(|| {
+            Error::invalid(
+                "config.json: sample_size",
+                "null",
+                "sampling needs the image size",
+            )
+        })?;
+        Ok((c.in_channels as i64, s as i64))
+    }
+
     /// The variables, named by their diffusers state-dict keys.
     pub fn var_store(&self) -> &nn::VarStore {
         &self.vs
