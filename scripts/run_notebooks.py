@@ -101,10 +101,13 @@ class DrainingClient(nbclient.NotebookClient):
     """
 
     settle = 0.3  # seconds to wait for late output after each cell
-    label = ""  # the notebook's name, for the lines printed while it runs
-    last_progress = ""  # the last progress line seen, for a timeout's message
-    cell_seconds = {}  # cell index -> seconds
-    running = -1  # the cell being executed
+
+    def __init__(self, nb, label="", **kw):
+        super().__init__(nb, **kw)
+        self.label = label  # the notebook's name, for the lines printed while it runs
+        self.last_progress = ""  # the last progress line seen, for a timeout's message
+        self.cell_seconds = {}  # cell index -> seconds
+        self.running = -1  # the cell being executed
 
     def output(self, outs, msg, display_id, cell_index):
         if msg["msg_type"] == "stream":
@@ -186,9 +189,8 @@ def run_one(path, args):
         startup_timeout=180,
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
+        label=path.stem,
     )
-    client.label = path.stem
-    client.cell_seconds = {}
     try:
         client.execute()
     except CellTimeoutError:

@@ -23,8 +23,8 @@ use crate::rng::{path_rng, rng_from_seed, task_seed, PathRng};
 use crate::schedule::{ForwardProcess, TimeGrid};
 // The score-model trait and the exact / perturbed drifts live with the scores; re-exported here
 // because the samplers are where they are used.
-pub use crate::score::{Drift, ExactScore, WithError};
 use crate::score::Posterior;
+pub use crate::score::{Drift, ExactScore, WithError};
 
 /// Paths advanced together by one task: their scores come from one call of [`Drift::score_batch`].
 const PATH_BLOCK: usize = 64;

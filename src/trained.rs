@@ -27,8 +27,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::rng::rng_from_seed;
-use crate::score::Drift;
 use crate::schedule::ForwardProcess;
+use crate::score::Drift;
 use crate::score::Posterior;
 
 /// What the network regresses on.

@@ -715,8 +715,20 @@ fn girsanov_weight_reweights_the_simulated_chain_to_the_exact_one() {
         step: Step::EulerMaruyama,
         seed,
     };
-    let sim = girsanov_paths(&sde(11), &drift, |_, x, e| e[0] = c * x[0], gaussian_starts(0..paths, 1, 21)).unwrap();
-    let exact = girsanov_paths(&sde(12), &drift, |_, _, e| e[0] = 0.0, gaussian_starts(0..paths, 1, 22)).unwrap();
+    let sim = girsanov_paths(
+        &sde(11),
+        &drift,
+        |_, x, e| e[0] = c * x[0],
+        gaussian_starts(0..paths, 1, 21),
+    )
+    .unwrap();
+    let exact = girsanov_paths(
+        &sde(12),
+        &drift,
+        |_, _, e| e[0] = 0.0,
+        gaussian_starts(0..paths, 1, 22),
+    )
+    .unwrap();
     let mean_se = |v: &[f64]| {
         let n = v.len() as f64;
         let m = v.iter().sum::<f64>() / n;
@@ -725,7 +737,11 @@ fn girsanov_weight_reweights_the_simulated_chain_to_the_exact_one() {
     };
     let (m_exact, se_exact) = mean_se(&exact.ends.iter().map(|y| y[0] * y[0]).collect::<Vec<_>>());
     let weighted = |log_w: &dyn Fn(usize) -> f64| {
-        mean_se(&(0..paths).map(|i| log_w(i).exp() * sim.ends[i][0] * sim.ends[i][0]).collect::<Vec<_>>())
+        mean_se(
+            &(0..paths)
+                .map(|i| log_w(i).exp() * sim.ends[i][0] * sim.ends[i][0])
+                .collect::<Vec<_>>(),
+        )
     };
     let (m_right, se_right) = weighted(&|i| sim.log_weight[i]);
     let (m_wrong, se_wrong) = weighted(&|i| -sim.log_weight[i] - 2.0 * sim.energy[i]);

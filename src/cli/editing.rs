@@ -11,8 +11,8 @@ use super::args::{self, List};
 use super::pixel::{device, load, png_path};
 use crate::diffusion::{self, image, Ddim};
 use crate::editing::{self, EditDirections, EditSettings, Region};
-use crate::experiments::jacobian_rank::{self, JacobianRank};
 use crate::error::{Error, Result};
+use crate::experiments::jacobian_rank::{self, JacobianRank};
 use crate::jacobian::{full_jacobian, matrix_singular_values, top_singular, SubspaceIteration};
 use crate::plot::report::Report;
 use crate::sweep::write_frame;
@@ -272,7 +272,7 @@ pub fn jacobian_rank(a: JacobianRankArgs) -> Result<()> {
         a.samples,
         out.points.len(),
         out.dim,
-        a.device.resolve()?,
+        out.device,
         out.seconds
     );
     match &a.out {

@@ -73,7 +73,9 @@ impl JacobianRank {
 
     /// The model folder this run reads.
     pub fn model_dir(&self) -> PathBuf {
-        self.model.clone().unwrap_or_else(diffusion::digits_model_dir)
+        self.model
+            .clone()
+            .unwrap_or_else(diffusion::digits_model_dir)
     }
 }
 
@@ -92,6 +94,8 @@ pub struct JacobianRankOutput {
     pub dim: f64,
     /// Wall time of the trajectories and Jacobians.
     pub seconds: f64,
+    /// Where they ran (`device` resolved).
+    pub device: tch::Device,
 }
 
 /// Mean and standard error of ranks (sem NaN for a single trajectory).
@@ -144,8 +148,10 @@ pub fn run(p: &JacobianRank) -> Result<JacobianRankOutput> {
     .into_iter()
     .map(|n| (n, Vec::with_capacity(points.len())))
     .collect();
-    let mut closed: Vec<(&str, Vec<f64>)> =
-        vec![("rank_closed_form", vec![]), ("rank_closed_form_sem", vec![])];
+    let mut closed: Vec<(&str, Vec<f64>)> = vec![
+        ("rank_closed_form", vec![]),
+        ("rank_closed_form_sem", vec![]),
+    ];
     for pt in &points {
         let e = rank_estimate(&pt.ranks)?;
         let row = [
@@ -183,6 +189,7 @@ pub fn run(p: &JacobianRank) -> Result<JacobianRankOutput> {
         closed_form: mixture.is_some(),
         dim,
         seconds,
+        device: dev,
     })
 }
 

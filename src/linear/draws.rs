@@ -59,11 +59,7 @@ pub(crate) fn bidiagonal<R: Rng + ?Sized>(
 /// Step 2: Ξ′ for every stream in `streams`; `put(j, i, s, x)` sets element (i, j) of stream s's
 /// Ξ′. Column by column, rows in order, the streams interleaved element by element.
 #[inline(always)]
-pub(crate) fn xi(
-    streams: &mut [PathRng],
-    d: usize,
-    mut put: impl FnMut(usize, usize, usize, f64),
-) {
+pub(crate) fn xi(streams: &mut [PathRng], d: usize, mut put: impl FnMut(usize, usize, usize, f64)) {
     for j in 0..d {
         for i in 0..d {
             for (s, g) in streams.iter_mut().enumerate() {

@@ -72,4 +72,3 @@ impl<D: Drift, E: Fn(f64, &[f64], &mut [f64]) + Sync> Drift for WithError<D, E> 
         }
     }
 }
-

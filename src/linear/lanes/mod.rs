@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rand::Rng;
 
 use super::distances::{divergences_from_terms, DivergenceWork, Divergences, WTerms, GRAM_REL_ERR};
-use super::model::LinearParams;
 use super::draws::{self, trial_stream};
+use super::model::LinearParams;
 use crate::error::{Error, Result};
 use crate::rng::PathRng;
 use faer::MatRef;
