@@ -19,9 +19,9 @@ from jupyter_client.manager import start_new_kernel
 ROOT = Path(__file__).resolve().parent.parent
 CELLS = [
     ("dep", f':dep difftheory = {{ path = "{ROOT}" }}'),
-    ("use", "use difftheory::prelude::*;\nuse difftheory::experiments::gaussian_kl::{self, GaussianKlGrid};"),
-    ("sweep + store frame", "let out = gaussian_kl::run(&GaussianKlGrid::default(), &RunOptions::new(2, 1).progress(Progress::Off))?;"),
-    ("re-run of that cell", "let out = gaussian_kl::run(&GaussianKlGrid::default(), &RunOptions::new(2, 1).progress(Progress::Off))?;"),
+    ("use", "use difftheory::prelude::*;\nuse difftheory::experiments::gaussian_kl::{self, GaussianKl};"),
+    ("sweep + store frame", "let out = gaussian_kl::run(&GaussianKl::default(), &RunOptions::new(2, 1).progress(Progress::Off))?;"),
+    ("re-run of that cell", "let out = gaussian_kl::run(&GaussianKl::default(), &RunOptions::new(2, 1).progress(Progress::Off))?;"),
     ("a small cell", 'println!("{}", out.summary.height());'),
 ]
 

@@ -18,6 +18,21 @@
 //! - `torch` (feature `torch`): libtorch devices and version.
 //!
 //! In a notebook: `:dep difftheory = { path = ".." }` then `use difftheory::prelude::*;`.
+//!
+//! ## Paper → module → experiment → notebook
+//!
+//! Each paper's setting, formulas (with their derivations) and claims are in `docs/paper-*.md`.
+//!
+//! | Paper | Modules | Experiments (CLI subcommands) | Notebooks |
+//! |---|---|---|---|
+//! | 000 linear one-step denoiser | [`linear`], [`gaussian`], `diffusion` | [`linear_kl`](experiments::linear_kl), [`memorization`](experiments::memorization), [`mixing_time`](experiments::mixing_time), `pixel_memorization` | `01_linear_denoiser`, `01_nonlinear_denoiser` |
+//! | 001 random-feature score models | [`random_features`], [`knn`] | [`rf_generalization`](experiments::rf_generalization) | `06_random_feature_generalization` |
+//! | 002 singularities, CEM, schedules | [`score`], [`sampler`], [`schedule`], `trained` | [`absorption`](experiments::absorption), [`schedule_ablation`](experiments::schedule_ablation), `trained_2d` | `02_singularities_cem`, `02_trained_score_models` |
+//! | 003 manifold detection | [`score`], [`girsanov`] | [`drift_explosion`](experiments::drift_explosion), [`novikov`](experiments::novikov) | `03_manifold_detection` |
+//! | 004 mixtures of low-rank Gaussians | [`molrg`], `jacobian`, `editing`, `unet` | [`molrg_phase`](experiments::molrg_phase), [`molrg_rank`](experiments::molrg_rank), [`molrg_gl`](experiments::molrg_gl), `jacobian_rank` | `04_low_rank_mixtures`, `05_jacobian_editing` |
+//!
+//! Names in code font without a link need the `torch` feature. Every experiment follows one
+//! [contract](experiments::contract) and is listed in [`experiments::registry`].
 
 pub mod cli;
 #[cfg(feature = "torch")]
@@ -61,7 +76,7 @@ pub use {plotly, polars};
 /// The names a notebook needs, in one `use`.
 pub mod prelude {
     pub use crate::error::{Error, Result};
-    pub use crate::experiments::{ExperimentOutput, RunOptions};
+    pub use crate::experiments::{execute, Experiment, ExperimentOutput, RunOptions};
     pub use crate::notebook::{reports_dir, size, Size};
     pub use crate::plot::display::{show, EvcxrDisplay};
     pub use crate::plot::report::Report;

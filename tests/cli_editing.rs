@@ -243,7 +243,7 @@ fn bad_values_are_one_line_errors() {
     assert_user_error(&["jacobian-rank", "--snr", "-1"], &["--snr", "> 0"]);
     assert_user_error(
         &["jacobian-rank", "--eta", "1.5", "--device", "cpu"],
-        &["eta", "0 < eta <= 1"],
+        &["--eta", "(0, 1]"],
     );
     assert_user_error(
         &["jacobian-svd", "--timestep", "5000", "--device", "cpu"],

@@ -33,7 +33,7 @@ fn impossible_shapes_and_bad_values_are_one_line_errors() {
     );
     assert_user_error(
         &["molrg-phase", "--subspace-dim", "49"],
-        &["subspace_dim", "<= 48"],
+        &["--subspace-dim", "<= 48"],
     );
     assert_user_error(&["molrg-phase", "--samples", "0"], &["--samples", ">= 1"]);
     assert_user_error(&["molrg-phase", "--noise", "-1"], &["--noise", ">= 0"]);
@@ -42,7 +42,7 @@ fn impossible_shapes_and_bad_values_are_one_line_errors() {
         &["--bases", "orthogonal or random"],
     );
     assert_user_error(&["molrg-rank", "--snr", "0"], &["--snr", "> 0"]);
-    assert_user_error(&["molrg-rank", "--eta", "1.5"], &["eta", "0 < eta <= 1"]);
+    assert_user_error(&["molrg-rank", "--eta", "1.5"], &["--eta", "(0, 1]"]);
     assert_user_error(
         &["molrg-rank", "--components", "9", "--subspace-dim", "6"],
         &["do not fit in R^48"],

@@ -370,7 +370,7 @@ fn pixel_memorization_writes_its_tables_and_report() {
         "--device",
         "cpu",
         "--quiet",
-        "--workdir",
+        "--checkpoint",
         s(&work),
         "--out",
         s(&out),

@@ -4,7 +4,9 @@
 
 use difftheory::diffusion::data::{self, DataKind};
 use difftheory::experiments::pixel_memorization::{self, images_to_columns, PixelMemorization};
+use difftheory::experiments::RunOptions;
 use difftheory::sweep::{f64_column, Progress};
+use difftheory::torch::DeviceChoice;
 use tch::{Kind, Tensor};
 
 #[test]
@@ -40,27 +42,32 @@ fn images_become_pixel_columns() {
     assert_eq!(m[(2 * 8 + 3, 1)], (64 + 19) as f64);
 }
 
-fn tiny(workdir: &std::path::Path) -> PixelMemorization {
+fn tiny() -> PixelMemorization {
     PixelMemorization {
         n: vec![4, 32],
-        replicates: 2,
         steps: 30,
         batch: 16,
         generated: 48,
         originals: 300,
         timesteps: 20,
-        seed: 5,
-        workdir: Some(workdir.to_path_buf()),
+        device: DeviceChoice::Cpu,
         ..Default::default()
     }
+}
+
+/// Two models per size, seed 5, kept in `workdir`.
+fn tiny_options(workdir: &std::path::Path) -> RunOptions {
+    RunOptions::new(2, 5)
+        .progress(Progress::Off)
+        .checkpoint(workdir)
 }
 
 #[test]
 fn references_bracket_delta_and_a_second_run_resumes() {
     let dir = std::env::temp_dir().join(format!("dt-pixmem-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let p = tiny(&dir);
-    let out = pixel_memorization::run(&p, Progress::Off).unwrap();
+    let (p, o) = (tiny(), tiny_options(&dir));
+    let out = pixel_memorization::run(&p, &o).unwrap();
     assert_eq!(out.raw.height(), 4);
     assert_eq!(out.summary.height(), 2);
     let (fresh, copies) = (
@@ -95,26 +102,26 @@ fn references_bracket_delta_and_a_second_run_resumes() {
             .join("diffusion_pytorch_model.safetensors")
             .is_file());
     }
-    let again = pixel_memorization::run(&p, Progress::Off).unwrap();
+    let again = pixel_memorization::run(&p, &o).unwrap();
     assert!(
         again.raw.equals(&out.raw),
         "a resumed run gives the kept rows"
     );
     // a lost measurement is recomputed from the kept model (no training), with the same result
     std::fs::remove_file(dir.join("n32-r1").join("measurement.json")).unwrap();
-    let third = pixel_memorization::run(&p, Progress::Off).unwrap();
+    let third = pixel_memorization::run(&p, &o).unwrap();
     assert_eq!(f64_column(&third.raw, "delta").unwrap(), d);
     assert_eq!(f64_column(&third.raw, "train_seconds").unwrap()[3], 0.0);
     // the kept models give back their training set and their samples, the same each time
-    let (tr, g) = pixel_memorization::kept_images(&p, 4, 1, 5).unwrap();
+    let (tr, g) = pixel_memorization::kept_images(&p, &o, 4, 1, 5).unwrap();
     assert_eq!((tr.size(), g.size()), (vec![4, 1, 8, 8], vec![5, 1, 8, 8]));
-    let seed = pixel_memorization::model_seed(&p, 4, 1).unwrap();
+    let seed = pixel_memorization::model_seed(&p, &o, 4, 1).unwrap();
     assert!(tr.equal(&data::training_set(DataKind::Pixels, 4, seed).unwrap()));
-    assert!(g.equal(&pixel_memorization::kept_images(&p, 4, 1, 5).unwrap().1));
-    let pic = pixel_memorization::kept_picture(&p, 4, 1, 5, 4, 2).unwrap();
+    assert!(g.equal(&pixel_memorization::kept_images(&p, &o, 4, 1, 5).unwrap().1));
+    let pic = pixel_memorization::kept_picture(&p, &o, 4, 1, 5, 4, 2).unwrap();
     assert!(pic.png.starts_with(b"\x89PNG"));
-    assert!(pixel_memorization::kept_images(&p, 7, 0, 5).is_err());
-    assert!(pixel_memorization::kept_images(&p, 4, 2, 5).is_err());
+    assert!(pixel_memorization::kept_images(&p, &o, 7, 0, 5).is_err());
+    assert!(pixel_memorization::kept_images(&p, &o, 4, 2, 5).is_err());
     let fig = pixel_memorization::figure(&out.summary).unwrap();
     assert!(fig.to_json().contains("training copies (memorizer)"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -122,54 +129,52 @@ fn references_bracket_delta_and_a_second_run_resumes() {
 
 #[test]
 fn bad_settings_are_errors() {
-    let dir = std::env::temp_dir().join("dt-pixmem-bad");
+    let o = tiny_options(&std::env::temp_dir().join("dt-pixmem-bad"));
     for (p, name) in [
         (
             PixelMemorization {
                 n: vec![],
-                ..tiny(&dir)
+                ..tiny()
             },
             "n",
         ),
         (
             PixelMemorization {
                 n: vec![1],
-                ..tiny(&dir)
+                ..tiny()
             },
             "n",
         ),
         (
             PixelMemorization {
                 n: vec![8, 8],
-                ..tiny(&dir)
+                ..tiny()
             },
             "n",
         ),
         (
             PixelMemorization {
                 generated: 1,
-                ..tiny(&dir)
+                ..tiny()
             },
             "generated",
         ),
         (
             PixelMemorization {
                 lr: f64::NAN,
-                ..tiny(&dir)
+                ..tiny()
             },
             "lr",
         ),
         (
             PixelMemorization {
                 timesteps: 1,
-                ..tiny(&dir)
+                ..tiny()
             },
             "timesteps",
         ),
     ] {
-        let e = pixel_memorization::run(&p, Progress::Off)
-            .unwrap_err()
-            .to_string();
+        let e = pixel_memorization::run(&p, &o).unwrap_err().to_string();
         assert!(e.starts_with(&format!("invalid {name} = ")), "{e}");
     }
 }

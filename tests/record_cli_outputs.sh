@@ -33,7 +33,7 @@ run molrg-rank molrg-rank --ambient 12 --subspace-dim 2 --snr 0.1,10 --samples 3
 run molrg-gl molrg-gl --ambient 12 --subspace-dim 2 --samples 2,8 --generated 20 --steps 6 --trials 2 --seed 12
 if "$bin" --help | grep -q "pixel-memorization"; then
   "$bin" --threads 1 pixel-memorization --n 4,8 --steps 20 --generated 16 --n-orig 64 --timesteps 20 \
-    --device cpu --workdir "$out/.pixel-work" --out "$out/pixel-memorization.csv" \
+    --device cpu --checkpoint "$out/.pixel-work" --out "$out/pixel-memorization.csv" \
     --raw "$out/pixel-memorization.raw.csv" >/dev/null 2>&1
   rm -rf "$out/.pixel-work"
   # train_seconds is a wall time: drop it (the columns after it are the same across runs)

@@ -357,7 +357,7 @@ fn exact_reverse_sde_lands_on_each_point_equally_often() {
                 steps,
                 ..Default::default()
             },
-            Progress::Off,
+            &RunOptions::new(1, 1).progress(Progress::Off),
         )
         .unwrap();
         let freq = f64_column(&out.summary, "frequency").unwrap();
@@ -450,9 +450,8 @@ fn novikov_is_bounded_for_a_bounded_error_and_grows_for_an_unbounded_one() {
         t_min: vec![0.1, 0.01],
         paths: 2000,
         scale: 0.5,
-        seed: 1,
     };
-    let out = novikov::run(&p, Progress::Off).unwrap();
+    let out = novikov::run(&p, &RunOptions::new(1, 1).progress(Progress::Off)).unwrap();
     let ln_n = f64_column(&out.summary, "log_novikov").unwrap();
     let bound = f64_column(&out.summary, "bound").unwrap();
     let w = f64_column(&out.summary, "mean_weight").unwrap();
@@ -629,9 +628,8 @@ fn exponential_grid_beats_quadratic_beats_linear() {
             steps: vec![20, 50, 200],
             paths: 2000,
             t_min: 1e-4,
-            seed: 1,
         },
-        Progress::Off,
+        &RunOptions::new(1, 1).progress(Progress::Off),
     )
     .unwrap();
     let d = f64_column(&out.summary, "mean_distance").unwrap();

@@ -4,6 +4,7 @@
 #![cfg(feature = "torch")]
 
 use difftheory::experiments::trained_2d::{self, Data2d, Trained2d, Variant};
+use difftheory::experiments::RunOptions;
 use difftheory::rng::rng_from_seed;
 use difftheory::sampler::{gaussian_starts, Drift, ReverseSde, Step};
 use difftheory::schedule::{ForwardProcess, TimeGrid};
@@ -152,9 +153,8 @@ fn the_experiment_returns_its_four_frames() {
         sample_steps: 50,
         error_times: vec![0.01, 1.0],
         error_points: 200,
-        seed: 2,
     };
-    let out = trained_2d::run(&p, Progress::Off).unwrap();
+    let out = trained_2d::run(&p, &RunOptions::new(1, 2).progress(Progress::Off)).unwrap();
     assert_eq!(out.summary.height(), 2);
     assert_eq!(out.errors.height(), 4);
     assert_eq!(out.samples.height(), 200);

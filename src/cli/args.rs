@@ -4,52 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A sweep axis given as `v1,v2,...` (one value is a one-point axis).
+#[cfg(feature = "torch")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct List<T>(pub Vec<T>);
-
-fn split(s: &str) -> Result<Vec<&str>, String> {
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!(
-            "expected a comma-separated list of values, got '{s}'"
-        ));
-    }
-    Ok(parts)
-}
-
-/// Integers `>= lo`, comma-separated.
-pub fn counts(
-    lo: usize,
-) -> impl Fn(&str) -> Result<List<usize>, String> + Clone + Send + Sync + 'static {
-    move |s: &str| {
-        split(s)?
-            .into_iter()
-            .map(|p| match p.parse::<usize>() {
-                Ok(v) if v >= lo => Ok(v),
-                _ => Err(format!("expected integers >= {lo}, got '{p}'")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(List)
-    }
-}
-
-/// Finite numbers `>= lo` (`> lo` when `strict`), comma-separated.
-pub fn reals(
-    lo: f64,
-    strict: bool,
-) -> impl Fn(&str) -> Result<List<f64>, String> + Clone + Send + Sync + 'static {
-    move |s: &str| {
-        let op = if strict { ">" } else { ">=" };
-        split(s)?
-            .into_iter()
-            .map(|p| match p.parse::<f64>() {
-                Ok(v) if v.is_finite() && (if strict { v > lo } else { v >= lo }) => Ok(v),
-                _ => Err(format!("expected finite numbers {op} {lo}, got '{p}'")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(List)
-    }
-}
 
 /// One integer `>= lo`.
 pub fn count(lo: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
@@ -60,6 +17,7 @@ pub fn count(lo: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send
 }
 
 /// One finite number `>= lo` (`> lo` when `strict`).
+#[cfg(feature = "torch")]
 pub fn real(
     lo: f64,
     strict: bool,
@@ -71,55 +29,6 @@ pub fn real(
             _ => Err(format!("expected a finite number {op} {lo}, got '{s}'")),
         }
     }
-}
-
-/// A time grid: linear, quadratic, exponential or power:P.
-pub fn schedule(s: &str) -> Result<crate::schedule::ScheduleKind, String> {
-    s.parse().map_err(|_| {
-        format!("expected linear, quadratic, exponential or power:P with P > 0, got '{s}'")
-    })
-}
-
-/// A forward process: brownian, ou or ou-half.
-pub fn process(s: &str) -> Result<crate::schedule::ForwardProcess, String> {
-    use crate::schedule::ForwardProcess;
-    match s {
-        "brownian" => Ok(ForwardProcess::Brownian),
-        "ou" => Ok(ForwardProcess::Ou),
-        "ou-half" => Ok(ForwardProcess::OuHalf),
-        _ => Err(format!("expected brownian, ou or ou-half, got '{s}'")),
-    }
-}
-
-/// A reverse-SDE step: em or exact.
-pub fn step(s: &str) -> Result<crate::sampler::Step, String> {
-    match s {
-        "em" => Ok(crate::sampler::Step::EulerMaruyama),
-        "exact" => Ok(crate::sampler::Step::ExactLinear),
-        _ => Err(format!("expected em or exact, got '{s}'")),
-    }
-}
-
-/// A denoising score-matching target: denoising or empirical-score.
-pub fn dsm_target(s: &str) -> Result<crate::random_features::DsmTarget, String> {
-    use crate::random_features::DsmTarget;
-    match s {
-        "denoising" => Ok(DsmTarget::Denoising),
-        "empirical-score" => Ok(DsmTarget::EmpiricalScore),
-        _ => Err(format!("expected denoising or empirical-score, got '{s}'")),
-    }
-}
-
-/// Drift error kinds, comma-separated: bounded, unbounded.
-pub fn error_kinds(s: &str) -> Result<List<crate::experiments::novikov::ErrorKind>, String> {
-    split(s)?
-        .into_iter()
-        .map(|p| {
-            p.parse()
-                .map_err(|_| format!("expected bounded or unbounded, got '{p}'"))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(List)
 }
 
 /// A duration in seconds (> 0).

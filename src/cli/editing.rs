@@ -12,9 +12,7 @@ use super::pixel::{device, load, png_path};
 use crate::diffusion::{self, image, Ddim};
 use crate::editing::{self, EditDirections, EditSettings, Region};
 use crate::error::{Error, Result};
-use crate::experiments::jacobian_rank::{self, JacobianRank};
 use crate::jacobian::{full_jacobian, matrix_singular_values, top_singular, SubspaceIteration};
-use crate::plot::report::Report;
 use crate::sweep::write_frame;
 use crate::torch::DeviceChoice;
 
@@ -218,83 +216,10 @@ pub fn edit(a: EditArgs) -> Result<()> {
     Ok(())
 }
 
-#[derive(Args, Debug)]
-pub struct JacobianRankArgs {
-    /// A diffusers model folder (default: the shipped digits model, data/ddpm-digits).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Signal-to-noise ratios ᾱ_t/(1 − ᾱ_t) (> 0; the nearest timestep is used).
-    #[arg(long, default_value = "0.04,0.3,1.67,10,50,500", value_parser = args::reals(0.0, true), allow_hyphen_values = true)]
-    snr: List<f64>,
-    /// Sampling trajectories (>= 1).
-    #[arg(long, default_value = "8", value_parser = args::count(1))]
-    samples: usize,
-    /// DDIM steps of each trajectory (1 .. num_train_timesteps).
-    #[arg(long, default_value = "50", value_parser = args::count(1))]
-    steps: usize,
-    /// The η of the numerical rank (0 < η <= 1).
-    #[arg(long, default_value = "0.99", value_parser = args::real(0.0, true))]
-    eta: f64,
-    /// Seed of the trajectories' initial noise.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Write the table here (.csv, .parquet or .json) instead of printing it.
-    #[arg(long, value_parser = args::table_path)]
-    out: Option<PathBuf>,
-    /// Write a self-contained HTML report (figure and table).
-    #[arg(long, value_parser = args::html_path)]
-    report: Option<PathBuf>,
-    /// cpu, cuda or auto.
-    #[arg(long, default_value = "auto", value_parser = device)]
-    device: DeviceChoice,
-}
-
 /// `[1.2e-5, 3.0e-4]`.
 fn sci(xs: &[f64]) -> String {
     let v: Vec<String> = xs.iter().map(|x| format!("{x:.1e}")).collect();
     format!("[{}]", v.join(", "))
-}
-
-/// `difftheory jacobian-rank`: [`jacobian_rank::run`] with the flags as its parameters.
-pub fn jacobian_rank(a: JacobianRankArgs) -> Result<()> {
-    let p = JacobianRank {
-        model: a.model.clone(),
-        snr: a.snr.0.clone(),
-        samples: a.samples,
-        steps: a.steps,
-        eta: a.eta,
-        seed: a.seed,
-        device: a.device,
-    };
-    let out = jacobian_rank::run(&p)?;
-    eprintln!(
-        "[jacobian-rank] {} trajectories × {} SNRs, D = {} on {:?} in {:.1} s",
-        a.samples,
-        out.points.len(),
-        out.dim,
-        out.device,
-        out.seconds
-    );
-    match &a.out {
-        Some(path) => write_frame(&out.frame, path)?,
-        None => println!("{}", out.frame),
-    }
-    if let Some(path) = &a.report {
-        let fig = jacobian_rank::figure(&[("model", &out)], a.eta)?;
-        Report::new("Jacobian rank along sampling trajectories")
-            .text(&format!(
-                "difftheory jacobian-rank on {}: numerical rank (η = {}) of ∂x̂₀/∂x_t, {} DDIM trajectories of {} steps.",
-                p.model_dir().display(),
-                a.eta,
-                a.samples,
-                a.steps
-            ))
-            .figure(&fig)
-            .table(&out.frame)
-            .write(path)?;
-        eprintln!("[jacobian-rank] wrote report {}", path.display());
-    }
-    Ok(())
 }
 
 #[derive(Args, Debug)]

@@ -9,13 +9,14 @@
 
 use rand::RngExt;
 
-use super::ExperimentOutput;
-use crate::error::{check_count_at_least, check_finite_at_least, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::Result;
 use crate::rng::{rng_from_seed, task_seed};
 use crate::sampler::{gaussian_starts, ExactScore, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, ScheduleKind};
 use crate::score::PointCloud;
-use crate::sweep::{frame, Grid, Progress, Record, Sweep, Value};
+use crate::sweep::{frame, Grid, Record, Sweep, Value};
 
 /// Parameters of the absorption run.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +35,6 @@ pub struct Absorption {
     pub t_min: f64,
     /// Integration step.
     pub step: Step,
-    /// Seed of the points, the starting points and the noise.
-    pub seed: u64,
 }
 
 impl Default for Absorption {
@@ -48,8 +47,32 @@ impl Default for Absorption {
             t_final: 10.0,
             t_min: 1e-4,
             step: Step::EulerMaruyama,
-            seed: 1,
         }
+    }
+}
+
+impl Experiment for Absorption {
+    const NAME: &'static str = "absorption";
+    const TITLE: &'static str =
+        "Paper 002: the exact reverse SDE of n points lands on each with frequency 1/n";
+    const TRIALS: Option<usize> = None;
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(one "points", points, "Points drawn uniformly on [0,1]².").at_least(1.0),
+            field!(one "paths", paths, "Reverse paths started from N(0, I₂).").at_least(2.0),
+            field!(one "steps", steps, "Time steps.").at_least(1.0),
+            field!(one "schedule", schedule, "Time grid."),
+            field!(one "t_final", t_final, "Final time T.").above(0.0),
+            field!(one "t_min", t_min, "First time of the linear, quadratic and exponential grids.")
+                .above(0.0),
+            field!(one "step", step,
+                "Integration step: em (Euler–Maruyama) or exact (exact linear part, the CEM step)."),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
     }
 }
 
@@ -61,18 +84,18 @@ pub fn draw_points(n: usize, seed: u64) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Runs the paths; `raw` has one row per path (`path, x, y, point`), `summary` one per point.
-pub fn run(p: &Absorption, progress: Progress) -> Result<ExperimentOutput> {
-    check_count_at_least("points", p.points, 1)?;
-    check_count_at_least("paths", p.paths, 2)?;
-    check_count_at_least("steps", p.steps, 1)?;
-    check_finite_at_least("t_final", p.t_final, 0.0, true)?;
-    let cloud = PointCloud::new(draw_points(p.points, p.seed))?;
+/// Runs the paths (the points, starting points and noise all from `opts.seed`); `raw` has one row
+/// per chunk of 1000 paths (the landing counts `n0, n1, ...`), `summary` one per point. With a time
+/// budget the frequencies are over the paths that ran.
+pub fn run(p: &Absorption, opts: &RunOptions) -> Result<ExperimentOutput> {
+    p.check()?;
+    let seed = opts.seed;
+    let cloud = PointCloud::new(draw_points(p.points, seed))?;
     let sde = ReverseSde {
         process: ForwardProcess::OuHalf,
         grid: p.schedule.grid(p.t_min, p.t_final, p.steps)?,
         step: p.step,
-        seed: p.seed,
+        seed,
     };
     let drift = ExactScore {
         data: &cloud,
@@ -83,15 +106,14 @@ pub fn run(p: &Absorption, progress: Progress) -> Result<ExperimentOutput> {
     // on how they are cut, since every path has its own noise stream
     let chunk = 1000usize;
     let n_chunks = p.paths.div_ceil(chunk);
-    let res = Sweep::new(Grid::new().axis("chunk", 0..n_chunks))
-        .seed(p.seed)
+    let res = opts
+        .apply_once(Sweep::new(Grid::new().axis("chunk", 0..n_chunks)))
         .label("absorption")
-        .progress(progress)
         .chunk_size(1)
         .run(|task| {
             let c = task.point.usize("chunk")?;
             let (lo, hi) = (c * chunk, ((c + 1) * chunk).min(p.paths));
-            let ends = sde.run_from(&drift, gaussian_starts(lo..hi, 2, p.seed), lo, None)?;
+            let ends = sde.run_from(&drift, gaussian_starts(lo..hi, 2, seed), lo, None)?;
             let mut counts = vec![0i64; p.points];
             for e in &ends {
                 counts[cloud.nearest(e)] += 1;
@@ -108,7 +130,7 @@ pub fn run(p: &Absorption, progress: Progress) -> Result<ExperimentOutput> {
             .iter()
             .sum();
     }
-    let n = p.paths as f64;
+    let n: f64 = counts.iter().sum();
     let freq: Vec<f64> = counts.iter().map(|c| c / n).collect();
     let sem: Vec<f64> = freq.iter().map(|f| (f * (1.0 - f) / n).sqrt()).collect();
     let pts = cloud.points();
@@ -124,5 +146,6 @@ pub fn run(p: &Absorption, progress: Progress) -> Result<ExperimentOutput> {
         raw: res.frame,
         summary,
         complete: res.complete,
+        notes: Vec::new(),
     })
 }

@@ -8,8 +8,10 @@
 //! posterior mean, [`crate::score`]) over `samples` draws of `X_t`. Summary columns: `t,
 //! mean_sq_score, mean_sq_score_sem, predicted, asymptote`.
 
-use super::{ExperimentOutput, RunOptions};
-use crate::error::{check_count_at_least, check_finite_at_least, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::{Error, Result};
+use crate::plot::{prediction_vs_mc, Figure, FigureSpec, McColumns};
 use crate::schedule::ForwardProcess;
 use crate::score::{sample_xt, score_into, FlatGaussian};
 use crate::stats::Welford;
@@ -30,6 +32,69 @@ pub struct DriftExplosion {
     pub process: ForwardProcess,
 }
 
+impl Default for DriftExplosion {
+    fn default() -> Self {
+        Self {
+            ambient: 10,
+            manifold_dim: 2,
+            t: vec![1e-4, 1e-3, 1e-2, 0.1, 1.0],
+            samples: 20_000,
+            process: ForwardProcess::Brownian,
+        }
+    }
+}
+
+impl Experiment for DriftExplosion {
+    const NAME: &'static str = "drift-explosion";
+    const TITLE: &'static str =
+        "Paper 003: E|score|² along the forward process blows up like (D − d)/t near a flat manifold";
+    const TRIALS: Option<usize> = Some(4);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(one "ambient", ambient, "Ambient dimension D.").at_least(1.0),
+            field!(one "manifold_dim", manifold_dim, "Manifold dimension d (at most D).")
+                .at_least(0.0),
+            field!(list "t", t, "Times.").above(0.0),
+            field!(one "samples", samples, "Draws of X_t per time and trial.").at_least(2.0),
+            field!(one "process", process, "Forward process (ou-half: rate ½, DDPM time)."),
+        ]
+    }
+    fn check(&self) -> Result<()> {
+        super::check_fields(self)?;
+        if self.manifold_dim > self.ambient {
+            return Err(Error::invalid(
+                "manifold_dim",
+                self.manifold_dim,
+                format!("expected at most the ambient dimension {}", self.ambient),
+            ));
+        }
+        Ok(())
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &ExperimentOutput) -> Result<Option<Figure>> {
+        figure(&out.summary).map(Some)
+    }
+}
+
+/// The Monte Carlo mean squared score with ±2 s.e. against the closed form, log–log in `t`.
+pub fn figure(summary: &polars::prelude::DataFrame) -> Result<Figure> {
+    prediction_vs_mc(
+        summary,
+        McColumns {
+            x: "t",
+            mc: "mean_sq_score",
+            sem: "mean_sq_score_sem",
+            prediction: "predicted",
+            series: None,
+        },
+        &FigureSpec::new("Mean squared score near a flat manifold", "t", "E|∇log p_t|²").loglog(),
+    )
+}
+
 /// `E|∇log p_t(X_t)|²` in closed form.
 pub fn predicted(p: &DriftExplosion, t: f64) -> f64 {
     let (m, v) = (p.process.mean_coeff(t), p.process.variance(t));
@@ -38,11 +103,8 @@ pub fn predicted(p: &DriftExplosion, t: f64) -> f64 {
 
 /// Runs the sweep over `t`.
 pub fn run(p: &DriftExplosion, opts: &RunOptions) -> Result<ExperimentOutput> {
+    p.check()?;
     let data = FlatGaussian::new(p.ambient, p.manifold_dim, 1.0)?;
-    check_count_at_least("samples", p.samples, 2)?;
-    for &t in &p.t {
-        check_finite_at_least("t", t, 0.0, true)?;
-    }
     let out = opts
         .apply(Sweep::new(Grid::new().axis("t", p.t.iter().copied())).label("drift-explosion"))
         .run(|task| {
@@ -87,5 +149,6 @@ pub fn run(p: &DriftExplosion, opts: &RunOptions) -> Result<ExperimentOutput> {
         raw: out.frame,
         summary,
         complete: out.complete,
+        notes: Vec::new(),
     })
 }

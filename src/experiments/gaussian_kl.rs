@@ -6,15 +6,16 @@
 //! standard error (`sqrt(Σ sem_i²)/trials` from the per-trial standard errors) and
 //! `z_score = (kl_mc − kl_exact)/kl_mc_sem`.
 
-use super::{ExperimentOutput, RunOptions};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
 use crate::error::Result;
 use crate::gaussian::{kl_iso_gaussians, kl_iso_gaussians_mc, IsoGaussianPair};
 use crate::plot::{prediction_vs_mc, Figure, FigureSpec, McColumns};
 use crate::sweep::{f64_column, summarize, with_columns, Grid, Record, Sweep};
 
-/// The sweep axes of `gaussian-kl`.
+/// The sweep axes of `gaussian-kl` (replicates: [`RunOptions::trials`], 4 by default).
 #[derive(Debug, Clone, PartialEq)]
-pub struct GaussianKlGrid {
+pub struct GaussianKl {
     /// Dimensions.
     pub d: Vec<usize>,
     /// Monte Carlo samples per trial.
@@ -25,7 +26,7 @@ pub struct GaussianKlGrid {
     pub var_ratio: Vec<f64>,
 }
 
-impl Default for GaussianKlGrid {
+impl Default for GaussianKl {
     fn default() -> Self {
         Self {
             d: vec![1, 2, 5, 10, 20, 50],
@@ -36,8 +37,33 @@ impl Default for GaussianKlGrid {
     }
 }
 
+impl Experiment for GaussianKl {
+    const NAME: &'static str = "gaussian-kl";
+    const TITLE: &'static str =
+        "KL between two isotropic Gaussians in d dimensions: closed form against Monte Carlo";
+    const TRIALS: Option<usize> = Some(4);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "d", d, "Dimensions.").at_least(1.0),
+            field!(list "n_samples", n_samples, "Monte Carlo samples per trial.").at_least(2.0),
+            field!(list "mean_shift", mean_shift, "Distance between the two means.").at_least(0.0),
+            field!(list "var_ratio", var_ratio, "Variance of the second Gaussian over the first.")
+                .above(0.0),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &ExperimentOutput) -> Result<Option<Figure>> {
+        figure(&out.summary).map(Some)
+    }
+}
+
 /// Runs the sweep; see the module docs for the columns.
-pub fn run(grid: &GaussianKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
+pub fn run(grid: &GaussianKl, opts: &RunOptions) -> Result<ExperimentOutput> {
+    grid.check()?;
     // validate every combination before any work starts
     for &d in &grid.d {
         for &m in &grid.mean_shift {
@@ -115,6 +141,7 @@ pub fn run(grid: &GaussianKlGrid, opts: &RunOptions) -> Result<ExperimentOutput>
         raw,
         summary,
         complete: out.complete,
+        notes: Vec::new(),
     })
 }
 

@@ -16,13 +16,15 @@ use polars::prelude::{Column, DataFrame};
 
 use crate::diffusion::{self, Ddim, SchedulerConfig};
 use crate::editing::{rank_along_trajectories, RankPoint, RankSettings};
-use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, Outcome, RunOptions};
+use crate::error::Result;
 use crate::plot::{measured_lines, Figure, FigureSpec};
 use crate::stats::{mean_sem, Estimate};
 use crate::torch::DeviceChoice;
 use crate::unet::UNet2DModel;
 
-/// Parameters of the run; `Default` holds the CLI's defaults.
+/// Parameters of the run (the trajectories' initial noise comes from [`RunOptions::seed`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JacobianRank {
     /// A diffusers model folder; `None`: the shipped digits model (`data/ddpm-digits`).
@@ -35,8 +37,6 @@ pub struct JacobianRank {
     pub steps: usize,
     /// The η of the numerical rank (0 < η <= 1).
     pub eta: f64,
-    /// Seed of the trajectories' initial noise.
-    pub seed: u64,
     /// Where to run.
     pub device: DeviceChoice,
 }
@@ -50,27 +50,76 @@ impl Default for JacobianRank {
             samples: r.samples,
             steps: 50,
             eta: r.eta,
-            seed: r.seed,
             device: DeviceChoice::Auto,
         }
     }
 }
 
-impl JacobianRank {
-    /// The ranges of every parameter (an error names the first one out of range).
-    pub fn check(&self) -> Result<()> {
-        check_count_at_least("snr", self.snr.len(), 1)?;
-        for &s in &self.snr {
-            check_finite_at_least("snr", s, 0.0, true)?;
-        }
-        check_count_at_least("samples", self.samples, 1)?;
-        check_count_at_least("steps", self.steps, 1)?;
-        if !(self.eta > 0.0 && self.eta <= 1.0) {
-            return Err(Error::invalid("eta", self.eta, "0 < eta <= 1, e.g. 0.99"));
-        }
-        Ok(())
-    }
+impl Experiment for JacobianRank {
+    const NAME: &'static str = "jacobian-rank";
+    const TITLE: &'static str =
+        "Paper 004: numerical rank of the denoiser's Jacobian along sampling trajectories vs SNR";
+    const TRIALS: Option<usize> = None;
+    type Output = JacobianRankOutput;
 
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(optional "model", model,
+                "A diffusers model folder (default: the shipped digits model, data/ddpm-digits)."),
+            field!(list "snr", snr, "Signal-to-noise ratios ᾱ_t/(1 − ᾱ_t); the nearest timestep is used.")
+                .above(0.0),
+            field!(one "samples", samples, "Sampling trajectories.").at_least(1.0),
+            field!(one "steps", steps, "DDIM steps of each trajectory (at most the model's training timesteps).")
+                .at_least(1.0),
+            field!(one "eta", eta, "The η of the numerical rank.").above(0.0).at_most(1.0),
+            field!(one "device", device, "Where to run."),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<JacobianRankOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &JacobianRankOutput) -> Result<Option<Figure>> {
+        figure(&[("model", out)], self.eta).map(Some)
+    }
+}
+
+impl Outcome for JacobianRankOutput {
+    /// The per-SNR frame as the summary; one row per (SNR, trajectory) as the raw table.
+    fn into_tables(self) -> Result<ExperimentOutput> {
+        let (mut snr, mut timestep, mut trajectory, mut rank) = (vec![], vec![], vec![], vec![]);
+        for pt in &self.points {
+            for (i, &r) in pt.ranks.iter().enumerate() {
+                snr.push(pt.snr);
+                timestep.push(pt.timestep);
+                trajectory.push(i as i64);
+                rank.push(r as i64);
+            }
+        }
+        let raw = DataFrame::new(
+            snr.len(),
+            vec![
+                Column::new("snr".into(), snr),
+                Column::new("timestep".into(), timestep),
+                Column::new("trajectory".into(), trajectory),
+                Column::new("rank".into(), rank),
+            ],
+        )?;
+        let note = format!(
+            "{} trajectories × {} SNRs, D = {} on {:?} in {:.1} s",
+            self.points.first().map(|p| p.ranks.len()).unwrap_or(0),
+            self.points.len(),
+            self.dim,
+            self.device,
+            self.seconds
+        );
+        Ok(ExperimentOutput {
+            notes: vec![note],
+            ..ExperimentOutput::new(raw, self.frame)
+        })
+    }
+}
+
+impl JacobianRank {
     /// The model folder this run reads.
     pub fn model_dir(&self) -> PathBuf {
         self.model
@@ -112,7 +161,7 @@ fn rank_estimate(ranks: &[usize]) -> Result<Estimate> {
 }
 
 /// Runs the trajectories and returns the table (see the module docs).
-pub fn run(p: &JacobianRank) -> Result<JacobianRankOutput> {
+pub fn run(p: &JacobianRank, opts: &RunOptions) -> Result<JacobianRankOutput> {
     p.check()?;
     let dir = p.model_dir();
     let dev = p.device.resolve()?;
@@ -128,7 +177,7 @@ pub fn run(p: &JacobianRank) -> Result<JacobianRankOutput> {
         snr: p.snr.clone(),
         samples: p.samples,
         eta: p.eta,
-        seed: p.seed,
+        seed: opts.seed,
         ..Default::default()
     };
     let start = Instant::now();

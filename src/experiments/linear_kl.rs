@@ -8,7 +8,8 @@
 //! estimate of the bulk value; read the median). E[KL] is infinite for every finite n: `kl_pred` is
 //! the bulk value, accurate for `q < 0.35`, and `∞` for `q ≥ 1` or n < d + 7.
 
-use super::{ExperimentOutput, RunOptions};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
 use crate::error::Result;
 use crate::linear::lanes::{trials_reduced, LANES};
 use crate::linear::monte_carlo::{trial, McSummary, Sampler};
@@ -16,9 +17,9 @@ use crate::linear::{prediction, prediction_leading, Divergences, KlParts, Linear
 use crate::plot::{prediction_vs_mc, Figure, FigureSpec, McColumns};
 use crate::sweep::{f64_column, with_columns, Grid, Record, Sweep, Task};
 
-/// The sweep axes and fixed settings of `linear-kl`.
+/// The sweep axes and fixed settings of `linear-kl` (trials: [`RunOptions::trials`], at least 2).
 #[derive(Debug, Clone, PartialEq)]
-pub struct LinearKlGrid {
+pub struct LinearKl {
     /// Dimensions.
     pub d: Vec<usize>,
     /// Training-set sizes.
@@ -35,7 +36,7 @@ pub struct LinearKlGrid {
     pub sampler: Sampler,
 }
 
-impl Default for LinearKlGrid {
+impl Default for LinearKl {
     fn default() -> Self {
         Self {
             d: vec![20],
@@ -51,9 +52,39 @@ impl Default for LinearKlGrid {
 
 const KEYS: [&str; 5] = ["d", "n", "t", "lambda", "sigma"];
 
+impl Experiment for LinearKl {
+    const NAME: &'static str = "linear-kl";
+    const TITLE: &'static str =
+        "Paper 000: KL of the linear one-step denoiser, Monte Carlo against the finite-n prediction";
+    const MIN_TRIALS: usize = 2;
+    const TRIALS: Option<usize> = Some(1000);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "d", d, "Dimensions.").at_least(1.0),
+            field!(list "n", n, "Training points (n <= d gives KL = ∞, H² = 1).").at_least(2.0),
+            field!(list "t", t, "Noise time T.").above(0.0),
+            field!(list "lambda", lambda, "Noise scale λ: s² = λ(1 − e^{-2T}).").above(0.0),
+            field!(list "sigma", sigma, "Data standard deviation σ.").above(0.0),
+            field!(one "mu", mu, "Data mean μ (the divergences do not depend on it)."),
+            field!(one "sampler", sampler,
+                "reduced (sufficient statistics, O(d³) per trial, exact in law) or raw (n points, OLS)."),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &ExperimentOutput) -> Result<Option<Figure>> {
+        figure(&out.summary).map(Some)
+    }
+}
+
 /// Runs the sweep (one task per trial; the reduced sampler's run [`LANES`] at a time); see the
-/// module docs for the columns.
-pub fn run(grid: &LinearKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
+/// module docs for the columns. Its note says how the batched kernels went.
+pub fn run(grid: &LinearKl, opts: &RunOptions) -> Result<ExperimentOutput> {
+    grid.check()?;
+    let before = crate::linear::lanes::kernel_counts();
     for &d in &grid.d {
         for &n in &grid.n {
             for &t in &grid.t {
@@ -65,7 +96,7 @@ pub fn run(grid: &LinearKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
             }
         }
     }
-    crate::error::check_count_at_least("trials", opts.trials, 2)?;
+    super::check_trials::<LinearKl>(opts)?;
     let g = Grid::new()
         .axis("d", grid.d.iter().copied())
         .axis("n", grid.n.iter().copied())
@@ -114,10 +145,24 @@ pub fn run(grid: &LinearKlGrid, opts: &RunOptions) -> Result<ExperimentOutput> {
         ],
         vec![],
     )?;
+    let c = crate::linear::lanes::kernel_counts().since(&before);
+    let mut notes = Vec::new();
+    if c.batches > 0 {
+        notes.push(format!(
+            "batched kernels ({}): {} trials in {} batches; sign of det W from the symmetric part for {} of them, from an LU for {}; {} recomputed alone (S too badly conditioned)",
+            crate::linear::lanes::instruction_set(),
+            c.trials,
+            c.batches,
+            c.sym_test_trials,
+            c.lu_trials,
+            c.alone_trials
+        ));
+    }
     Ok(ExperimentOutput {
         raw,
         summary,
         complete: out.complete,
+        notes,
     })
 }
 

@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 
-use super::{ExperimentOutput, RunOptions};
-use crate::error::{check_count_at_least, Error, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::{Error, Result};
 use crate::linear::memorization::{delta_trial, OriginalSet};
 use crate::linear::LinearParams;
 use crate::rng::{rng_from_seed, task_seed};
@@ -50,10 +51,34 @@ impl Default for Memorization {
     }
 }
 
-/// Runs the sweep (one task per trial); see the module docs for the columns.
+impl Experiment for Memorization {
+    const NAME: &'static str = "memorization";
+    const TITLE: &'static str =
+        "Paper 000: memorization statistic P(Δ > 0) of the linear denoiser over re-drawn training sets";
+    const MIN_TRIALS: usize = 2;
+    const TRIALS: Option<usize> = Some(200);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "d", d, "Dimensions.").at_least(1.0),
+            field!(list "n", n, "Training points.").at_least(2.0),
+            field!(one "n_orig", n_orig, "Points of the original sample.").at_least(2.0),
+            field!(one "t", t, "Noise time T.").above(0.0),
+            field!(one "lambda", lambda, "Noise scale λ; the reference uses e^{-2T}.").above(0.0),
+            field!(one "sigma", sigma, "Data standard deviation σ.").above(0.0),
+            field!(one "mu", mu, "Data mean μ."),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+}
+
+/// Runs the sweep (one task per trial, at least 2); see the module docs for the columns.
 pub fn run(m: &Memorization, opts: &RunOptions) -> Result<ExperimentOutput> {
-    check_count_at_least("n_orig", m.n_orig, 2)?;
-    check_count_at_least("trials", opts.trials, 2)?;
+    m.check()?;
+    super::check_trials::<Memorization>(opts)?;
     let params = |d: usize, n: usize| LinearParams::new(d, n, m.t, m.lambda, m.sigma, m.mu);
     for &d in &m.d {
         for &n in &m.n {
@@ -116,5 +141,6 @@ pub fn run(m: &Memorization, opts: &RunOptions) -> Result<ExperimentOutput> {
         raw,
         summary,
         complete: out.complete,
+        notes: Vec::new(),
     })
 }

@@ -9,8 +9,9 @@
 //! the h² that minimises the closed-form squared-L² distance between `N(0, σ²I)` and the KDE of
 //! the n drawn points.
 
-use super::{ExperimentOutput, RunOptions};
-use crate::error::{check_count_at_least, check_finite_at_least, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::Result;
 use crate::linear::mixing::{
     empirical_bandwidth_sq, kernel_variance, mise_bandwidth_sq, silverman_bandwidth_sq, t_collapse,
 };
@@ -37,18 +38,29 @@ impl Default for MixingTime {
     }
 }
 
+impl Experiment for MixingTime {
+    const NAME: &'static str = "mixing-time";
+    const TITLE: &'static str =
+        "Paper 000: collapse time against the Silverman and the empirical optimal bandwidths";
+    const TRIALS: Option<usize> = Some(3);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "d", d, "Dimensions.").at_least(1.0),
+            field!(list "n", n, "Sample sizes.").at_least(2.0),
+            field!(list "sigma", sigma, "Data standard deviation σ.").above(0.0),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+}
+
 /// Runs the sweep (one task per draw: `opts.trials` draws per point).
 pub fn run(m: &MixingTime, opts: &RunOptions) -> Result<ExperimentOutput> {
-    for &d in &m.d {
-        check_count_at_least("d", d, 1)?;
-    }
-    for &n in &m.n {
-        check_count_at_least("n", n, 2)?;
-    }
-    for &s in &m.sigma {
-        check_finite_at_least("sigma", s, 0.0, true)?;
-    }
-    check_count_at_least("trials", opts.trials, 1)?;
+    m.check()?;
+    super::check_trials::<MixingTime>(opts)?;
     let g = Grid::new()
         .axis("d", m.d.iter().copied())
         .axis("n", m.n.iter().copied())
@@ -94,5 +106,6 @@ pub fn run(m: &MixingTime, opts: &RunOptions) -> Result<ExperimentOutput> {
         raw: out.frame,
         summary,
         complete: out.complete,
+        notes: Vec::new(),
     })
 }

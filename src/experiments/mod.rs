@@ -1,27 +1,57 @@
 //! Experiments: a closed form and its Monte Carlo run over a grid, returning tidy frames.
 //!
-//! Each experiment is what one CLI subcommand runs and what a notebook calls: a parameter struct of
-//! sweep axes, [`RunOptions`] shared by all, and an [`ExperimentOutput`] with the per-replicate frame
-//! and the per-grid-point summary.
+//! Every experiment follows one [contract](contract): a parameter struct implementing
+//! [`Experiment`] (defaults in its `Default`, ranges and help in its
+//! [`fields`](Experiment::fields)), run with the [`RunOptions`] shared by all, returning an
+//! [`ExperimentOutput`] (or a richer type that reduces to one) with the per-replicate frame and the
+//! per-grid-point summary. [`registry`] lists them; the command line has one subcommand per entry,
+//! its flags built from the fields.
+//!
+//! Adding an experiment is one file here (the struct, its `Default`, `impl Experiment`) and one
+//! line in the list below.
 
-pub mod absorption;
-pub mod drift_explosion;
-pub mod gaussian_kl;
-#[cfg(feature = "torch")]
-pub mod jacobian_rank;
-pub mod linear_kl;
-pub mod memorization;
-pub mod mixing_time;
-pub mod molrg_gl;
-pub mod molrg_phase;
-pub mod molrg_rank;
-pub mod novikov;
-#[cfg(feature = "torch")]
-pub mod pixel_memorization;
-pub mod rf_generalization;
-pub mod schedule_ablation;
-#[cfg(feature = "torch")]
-pub mod trained_2d;
+pub mod contract;
+
+pub use contract::{
+    check_fields, check_trials, execute, Entry, Experiment, Field, FieldInfo, Finished, Outcome,
+    Registered, Scalar,
+};
+
+/// Declares the experiment modules and the registry in one list: `module::Params`, in the order
+/// of `difftheory --help`.
+macro_rules! experiments {
+    ($($(#[$attr:meta])* $module:ident :: $params:ident),* $(,)?) => {
+        $($(#[$attr])* pub mod $module;)*
+
+        /// Every experiment, in the order of `difftheory --help`.
+        pub fn registry() -> Vec<&'static dyn Registered> {
+            let mut all: Vec<&'static dyn Registered> = Vec::new();
+            $($(#[$attr])* all.push(Box::leak(Box::new(Entry::<$module::$params>::new())));)*
+            all
+        }
+    };
+}
+
+experiments! {
+    gaussian_kl::GaussianKl,
+    linear_kl::LinearKl,
+    memorization::Memorization,
+    mixing_time::MixingTime,
+    #[cfg(feature = "torch")]
+    pixel_memorization::PixelMemorization,
+    rf_generalization::RfGeneralization,
+    absorption::Absorption,
+    schedule_ablation::ScheduleAblation,
+    #[cfg(feature = "torch")]
+    trained_2d::Trained2d,
+    drift_explosion::DriftExplosion,
+    novikov::Novikov,
+    molrg_phase::MolrgPhase,
+    molrg_rank::MolrgRank,
+    molrg_gl::MolrgGl,
+    #[cfg(feature = "torch")]
+    jacobian_rank::JacobianRank,
+}
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,13 +60,15 @@ use polars::prelude::DataFrame;
 
 use crate::sweep::{Progress, Sweep};
 
-/// How to run an experiment: replicates, seed, checkpoint, time budget, progress.
+/// How to run an experiment: replicates, seed, threads, checkpoint, time budget, progress.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Replicates per grid point.
+    /// Replicates per grid point (ignored by experiments whose [`Experiment::TRIALS`] is `None`).
     pub trials: usize,
-    /// Base seed.
+    /// Base seed: every random draw of the run derives from it.
     pub seed: u64,
+    /// Worker threads for [`execute`] (`None`: rayon's pool; the tables do not depend on it).
+    pub threads: Option<usize>,
     /// Parquet checkpoint folder to resume from.
     pub checkpoint: Option<PathBuf>,
     /// Stop starting new chunks after this long.
@@ -50,6 +82,7 @@ impl Default for RunOptions {
         Self {
             trials: 1,
             seed: 1,
+            threads: None,
             checkpoint: None,
             time_budget: None,
             progress: Progress::Auto,
@@ -72,11 +105,21 @@ impl RunOptions {
         self
     }
 
+    /// The same options with the checkpoint folder `dir`.
+    pub fn checkpoint(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(dir.into());
+        self
+    }
+
+    /// `sweep` with these options: `trials` replicates, the seed, checkpoint, budget, progress.
     pub(crate) fn apply(&self, sweep: Sweep) -> Sweep {
-        let mut s = sweep
-            .replicates(self.trials)
-            .seed(self.seed)
-            .progress(self.progress);
+        self.apply_once(sweep).replicates(self.trials)
+    }
+
+    /// `sweep` with these options but one replicate per grid point (for experiments whose size is
+    /// in their parameters).
+    pub(crate) fn apply_once(&self, sweep: Sweep) -> Sweep {
+        let mut s = sweep.replicates(1).seed(self.seed).progress(self.progress);
         if let Some(dir) = &self.checkpoint {
             s = s.checkpoint(dir.clone());
         }
@@ -96,4 +139,18 @@ pub struct ExperimentOutput {
     pub summary: DataFrame,
     /// False when a time budget stopped the sweep early.
     pub complete: bool,
+    /// Lines the run reports beside its tables (fitted exponents, kernel counts, the device).
+    pub notes: Vec<String>,
+}
+
+impl ExperimentOutput {
+    /// A complete output with no notes.
+    pub fn new(raw: DataFrame, summary: DataFrame) -> Self {
+        Self {
+            raw,
+            summary,
+            complete: true,
+            notes: Vec::new(),
+        }
+    }
 }

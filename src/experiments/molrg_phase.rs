@@ -9,8 +9,9 @@
 //! Summary columns: `ambient, components, subspace_dim, samples, trials, solver, success_rate,
 //! mean_error`. Raw columns: the axes, `replicate, seed, error, success, captured`.
 
-use super::{ExperimentOutput, RunOptions};
-use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::{check_count_at_least, Error, Result};
 use crate::molrg::{
     fit, subspace_error, Bases, KSubspaces, LowRankMixture, MolrgParams, SgdConfig, Solver,
 };
@@ -56,12 +57,35 @@ impl Default for MolrgPhase {
     }
 }
 
-impl MolrgPhase {
+impl Experiment for MolrgPhase {
+    const NAME: &'static str = "molrg-phase";
+    const TITLE: &'static str =
+        "Paper 004: success rate of subspace recovery (PCA, K-subspaces, SGD) over (d, N_k)";
+    const TRIALS: Option<usize> = Some(20);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(one "ambient", ambient, "Ambient dimension n.").at_least(1.0),
+            field!(one "components", components, "Components K (pca needs 1).").at_least(1.0),
+            field!(list "subspace_dim", subspace_dim,
+                "Subspace dimensions d (components × d <= ambient for orthogonal bases).")
+                .at_least(1.0),
+            field!(list "samples", samples, "Training points per component N_k.").at_least(1.0),
+            field!(list "solver", solver,
+                "Solvers: pca, clustering (K-subspaces), sgd (on the DAE loss)."),
+            field!(one "noise", noise, "Isotropic noise σ_ξ added to the data.").at_least(0.0),
+            field!(one "bases", bases,
+                "Bases: orthogonal (mutually orthogonal subspaces) or random."),
+            field!(one "restarts", clustering.restarts, "K-subspaces random starts.")
+                .at_least(1.0),
+            field!(one "sgd_steps", sgd.steps, "SGD steps.").at_least(1.0),
+            field!(one "sgd_restarts", sgd.restarts, "SGD random starts for K > 1.")
+                .at_least(1.0),
+        ]
+    }
     fn check(&self) -> Result<()> {
-        check_count_at_least("samples", *self.samples.iter().min().unwrap_or(&0), 1)?;
-        check_count_at_least("subspace_dim values", self.subspace_dim.len(), 1)?;
-        check_count_at_least("solver values", self.solver.len(), 1)?;
-        check_finite_at_least("noise", self.noise, 0.0, false)?;
+        super::check_fields(self)?;
         for &d in &self.subspace_dim {
             self.params(d).check()?;
         }
@@ -76,9 +100,17 @@ impl MolrgPhase {
             ));
         }
         self.sgd.check()?;
-        check_count_at_least("restarts", self.clustering.restarts, 1)?;
         check_count_at_least("max_iter", self.clustering.max_iter, 1)
     }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &ExperimentOutput) -> Result<Option<Figure>> {
+        figure(&out.summary, self.solver[0].name()).map(Some)
+    }
+}
+
+impl MolrgPhase {
 
     fn params(&self, d: usize) -> MolrgParams {
         MolrgParams {
@@ -94,7 +126,7 @@ impl MolrgPhase {
 /// Runs the sweep (`opts.trials` instances per cell).
 pub fn run(p: &MolrgPhase, opts: &RunOptions) -> Result<ExperimentOutput> {
     p.check()?;
-    check_count_at_least("trials", opts.trials, 1)?;
+    super::check_trials::<MolrgPhase>(opts)?;
     let g = Grid::new()
         .axis("subspace_dim", p.subspace_dim.iter().copied())
         .axis("samples", p.samples.iter().copied())
@@ -145,6 +177,7 @@ pub fn run(p: &MolrgPhase, opts: &RunOptions) -> Result<ExperimentOutput> {
         raw: out.frame,
         summary: records_frame(&rows)?,
         complete: out.complete,
+        notes: Vec::new(),
     })
 }
 

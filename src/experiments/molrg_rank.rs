@@ -10,8 +10,9 @@
 //! Summary columns: `snr, rank, rank_ratio, rank_sem, rank_ratio_sem` (`rank_ratio = rank/ambient`;
 //! rank: mean over the replicates of each instance's mean over its draws; sem over replicates). Raw: `snr, replicate, seed, rank`.
 
-use super::{ExperimentOutput, RunOptions};
-use crate::error::{check_count_at_least, check_finite_at_least, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::Result;
 use crate::molrg::{numerical_rank, posterior::noisy, Bases, Kernel, LowRankMixture, MolrgParams};
 use crate::plot::{Figure, FigureSpec};
 use crate::sweep::{f64_column, summarize, with_columns, Grid, Record, Sweep};
@@ -52,8 +53,36 @@ impl Default for MolrgRank {
     }
 }
 
+impl Experiment for MolrgRank {
+    const NAME: &'static str = "molrg-rank";
+    const TITLE: &'static str = "Paper 004: numerical rank of the MoLRG denoiser's Jacobian against SNR";
+    const TRIALS: Option<usize> = Some(4);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(one "ambient", ambient, "Ambient dimension n.").at_least(1.0),
+            field!(one "components", components, "Components K.").at_least(1.0),
+            field!(one "subspace_dim", subspace_dim, "Subspace dimension of every component.")
+                .at_least(1.0),
+            field!(list "snr", snr, "Signal-to-noise ratios 1/σ².").above(0.0),
+            field!(one "samples", samples, "Draws of x_t per instance.").at_least(1.0),
+            field!(one "eta", eta, "η of the numerical rank.").above(0.0).at_most(1.0),
+            field!(one "bases", bases, "Bases: orthogonal or random."),
+            field!(one "noise", noise, "Isotropic noise σ_ξ of the data.").at_least(0.0),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &ExperimentOutput) -> Result<Option<Figure>> {
+        figure(&out.summary, self).map(Some)
+    }
+}
+
 /// Runs the sweep (`opts.trials` instances per SNR, `samples` draws each).
 pub fn run(p: &MolrgRank, opts: &RunOptions) -> Result<ExperimentOutput> {
+    p.check()?;
     let params = MolrgParams {
         ambient: p.ambient,
         dims: vec![p.subspace_dim; p.components],
@@ -62,13 +91,7 @@ pub fn run(p: &MolrgRank, opts: &RunOptions) -> Result<ExperimentOutput> {
         noise: p.noise,
     };
     params.check()?;
-    check_count_at_least("samples", p.samples, 1)?;
-    check_count_at_least("trials", opts.trials, 1)?;
-    check_count_at_least("snr values", p.snr.len(), 1)?;
-    for &s in &p.snr {
-        check_finite_at_least("snr", s, 0.0, true)?;
-    }
-    numerical_rank(&[1.0], p.eta)?;
+    super::check_trials::<MolrgRank>(opts)?;
     let g = Grid::new().axis("snr", p.snr.iter().copied());
     let out = opts.apply(Sweep::new(g).label("molrg-rank")).run(|task| {
         let snr = task.point.f64("snr")?;
@@ -104,6 +127,7 @@ pub fn run(p: &MolrgRank, opts: &RunOptions) -> Result<ExperimentOutput> {
         raw: out.frame,
         summary,
         complete: out.complete,
+        notes: Vec::new(),
     })
 }
 

@@ -7,20 +7,22 @@
 //! - `bounded`: the constant `e = c e₁`, so `½∫|u|² = g² c² (T − t_min)/2` on every path and
 //!   `ln N` equals that bound;
 //! - `unbounded`: `e = c x / v(t)`, whose energy grows like `1/t_min`: `N → ∞` as `t_min → 0`.
+//!
 //! Summary columns: `error, t_min, paths, log_novikov, log_novikov_ci_low, log_novikov_ci_high,
 //! energy_median, energy_q90, energy_max, bound, mean_weight, mean_weight_sem, on_support`
 //! (`on_support`: fraction of paths ending within 0.05 of a training point).
 
 use rand_distr::{Distribution, StandardNormal};
 
-use super::ExperimentOutput;
-use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::{Error, Result};
 use crate::girsanov::{girsanov_paths, novikov_estimate};
 use crate::rng::{rng_from_seed, task_seed};
 use crate::sampler::{gaussian_starts, ExactScore, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::PointCloud;
-use crate::sweep::{Grid, Progress, Record, Sweep};
+use crate::sweep::{Grid, Record, Sweep};
 
 /// The kind of drift error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +55,39 @@ pub struct Novikov {
     pub paths: usize,
     /// Error scale `c`.
     pub scale: f64,
-    /// Seed of the points, the paths and the bootstrap.
-    pub seed: u64,
+}
+
+impl Default for Novikov {
+    fn default() -> Self {
+        Self {
+            error: vec![ErrorKind::Bounded, ErrorKind::Unbounded],
+            t_min: vec![0.1, 0.01, 0.001],
+            paths: 2000,
+            scale: 0.5,
+        }
+    }
+}
+
+impl Experiment for Novikov {
+    const NAME: &'static str = "novikov";
+    const TITLE: &'static str =
+        "Paper 003: Girsanov weights and the Novikov quantity for a bounded or an unbounded drift error";
+    const TRIALS: Option<usize> = None;
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "error", error, "Drift errors."),
+            field!(one "paths", paths, "Reverse paths per run.").at_least(2.0),
+            field!(list "t_min", t_min, "Smallest times of the grid (below T = 5).")
+                .above(0.0)
+                .below(T_FINAL),
+            field!(one "error_scale", scale, "Error scale c.").at_least(0.0),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
 }
 
 /// 9 points on the unit sphere in R³ from the seed.
@@ -71,21 +104,11 @@ pub fn sphere_points(seed: u64) -> Vec<Vec<f64>> {
 
 const T_FINAL: f64 = 5.0;
 
-/// Runs every (error, t_min) pair.
-pub fn run(p: &Novikov, progress: Progress) -> Result<ExperimentOutput> {
-    check_count_at_least("paths", p.paths, 2)?;
-    check_finite_at_least("error scale", p.scale, 0.0, false)?;
-    for &t in &p.t_min {
-        check_finite_at_least("t_min", t, 0.0, true)?;
-        if t >= T_FINAL {
-            return Err(Error::invalid(
-                "t_min",
-                t,
-                format!("expected a time below T = {T_FINAL}"),
-            ));
-        }
-    }
-    let cloud = PointCloud::new(sphere_points(p.seed))?;
+/// Runs every (error, t_min) pair (the points from `opts.seed`, each pair's paths and bootstrap
+/// from its task seed).
+pub fn run(p: &Novikov, opts: &RunOptions) -> Result<ExperimentOutput> {
+    p.check()?;
+    let cloud = PointCloud::new(sphere_points(opts.seed))?;
     let process = ForwardProcess::Ou;
     let drift = ExactScore {
         data: &cloud,
@@ -106,10 +129,9 @@ pub fn run(p: &Novikov, progress: Progress) -> Result<ExperimentOutput> {
         .axis("error", names)
         .axis("t_min", p.t_min.iter().copied());
     let c = p.scale;
-    let res = Sweep::new(grid)
-        .seed(p.seed)
+    let res = opts
+        .apply_once(Sweep::new(grid))
         .label("novikov")
-        .progress(progress)
         .run(|task| {
             let kind: ErrorKind = task.point.text("error")?.parse()?;
             let t_min = task.point.f64("t_min")?;
@@ -189,5 +211,6 @@ pub fn run(p: &Novikov, progress: Progress) -> Result<ExperimentOutput> {
         raw: res.frame,
         summary,
         complete: res.complete,
+        notes: Vec::new(),
     })
 }

@@ -23,7 +23,9 @@
 //! generated images over that of fresh ones; ≈ 0 memorizing, ≈ 1 generalizing) and the generated
 //! pixels' mean and standard deviation (0.5 and 0.1 for a faithful model).
 //!
-//! Nothing is lost: with `workdir` set, each model is trained in `workdir/n<n>-r<replicate>`
+//! Models per size are [`RunOptions::trials`], their seeds derive from [`RunOptions::seed`].
+//! Nothing is lost: with [`RunOptions::checkpoint`] set, each model is trained in
+//! `checkpoint/n<n>-r<replicate>`
 //! (checkpointed as it trains, resumed when run again) and its finished measurement is kept there
 //! (`measurement.json`), so a run stopped half-way resumes where it stopped. Models are trained one
 //! after another (tch's generator is global; each model seeds it).
@@ -41,21 +43,22 @@ use crate::diffusion::data::{pixel_images, PIXEL_MEAN, PIXEL_STD, SIDE};
 use crate::diffusion::image::{self, Picture};
 use crate::diffusion::train::{small_unet_config, train_ddpm, RunSettings, TrainDdpmConfig};
 use crate::diffusion::{ddpm_sample, Ddpm, SchedulerConfig};
-use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use crate::error::{check_count_at_least, Error, Result};
 use crate::linear::distances::{elementwise_l2_kde, ElementwiseKde};
 use crate::molrg::gl_score;
 use crate::plot::{measured_lines, Figure, FigureSpec};
 use crate::rng::{rng_from_seed, task_seed};
 use crate::sweep::{f64_column, records_frame, summarize, Progress, Record, Reporter};
 use crate::unet::UNet2DModel;
+use crate::torch::DeviceChoice;
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, Outcome, RunOptions};
 
 /// Parameters of the run (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PixelMemorization {
     /// Training-set sizes.
     pub n: Vec<usize>,
-    /// Models trained per size (each on its own training set).
-    pub replicates: usize,
     /// Adam steps per model.
     pub steps: usize,
     /// Images per step.
@@ -68,31 +71,112 @@ pub struct PixelMemorization {
     pub originals: usize,
     /// Diffusion timesteps T (the reference: 200), all of them used for sampling.
     pub timesteps: usize,
-    /// Base seed: model i (in grid order, n outermost) uses `task_seed(seed, i)` for its training
-    /// set, weights, batches and samples.
-    pub seed: u64,
     /// Where to train and sample.
-    pub device: Device,
-    /// Folder that keeps the models and finished measurements (resume); `None`: a temporary folder,
-    /// removed at the end.
-    pub workdir: Option<PathBuf>,
+    pub device: DeviceChoice,
 }
 
 impl Default for PixelMemorization {
     fn default() -> Self {
         Self {
             n: vec![8, 32, 128, 512],
-            replicates: 1,
             steps: 3000,
             batch: 64,
             lr: 1e-3,
             generated: 512,
             originals: 2000,
             timesteps: 200,
-            seed: 1,
-            device: Device::Cpu,
-            workdir: None,
+            device: DeviceChoice::Auto,
         }
+    }
+}
+
+impl Experiment for PixelMemorization {
+    const NAME: &'static str = "pixel-memorization";
+    const TITLE: &'static str =
+        "Paper 000: U-Nets trained on n images of N(0.5, 0.1²) pixels, memorization to generalization";
+    const TRIALS: Option<usize> = Some(1);
+    type Output = PixelMemorizationOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "n", n, "Training-set sizes, each once.").at_least(2.0),
+            field!(one "steps", steps, "Adam steps per model.").at_least(1.0),
+            field!(one "batch", batch, "Images per step.").at_least(1.0),
+            field!(one "lr", lr, "Peak Adam learning rate.").above(0.0),
+            field!(one "generated", generated, "Generated images per model.").at_least(2.0),
+            field!(one "n_orig", originals, "Fresh images of the original distribution.")
+                .at_least(2.0),
+            field!(one "timesteps", timesteps,
+                "Diffusion timesteps T, all used for sampling (the reference: 200).")
+                .at_least(2.0),
+            field!(one "device", device, "Where to train and sample."),
+        ]
+    }
+    fn check(&self) -> Result<()> {
+        super::check_fields(self)?;
+        for (k, &n) in self.n.iter().enumerate() {
+            if self.n[..k].contains(&n) {
+                // one model folder and one seed per (n, replicate)
+                return Err(Error::invalid("n", n, "each training-set size once"));
+            }
+        }
+        Ok(())
+    }
+    fn run(&self, opts: &RunOptions) -> Result<PixelMemorizationOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &PixelMemorizationOutput) -> Result<Option<Figure>> {
+        figure(&out.summary).map(Some)
+    }
+}
+
+impl Outcome for PixelMemorizationOutput {
+    fn into_tables(self) -> Result<ExperimentOutput> {
+        let note = format!("{} model(s) on {:?}", self.raw.height(), self.device);
+        Ok(ExperimentOutput {
+            notes: vec![note],
+            ..ExperimentOutput::new(self.raw, self.summary)
+        })
+    }
+}
+
+/// A run: the parameters with what the [`RunOptions`] fix (seed, models per size, the folder) and
+/// the device resolved.
+struct Plan<'a> {
+    p: &'a PixelMemorization,
+    seed: u64,
+    replicates: usize,
+    device: Device,
+    workdir: Option<PathBuf>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(p: &'a PixelMemorization, opts: &RunOptions) -> Result<Self> {
+        p.check()?;
+        super::check_trials::<PixelMemorization>(opts)?;
+        Ok(Plan {
+            p,
+            seed: opts.seed,
+            replicates: opts.trials,
+            device: p.device.resolve()?,
+            workdir: opts.checkpoint.clone(),
+        })
+    }
+
+    /// What a kept measurement must match to be reused (training settings are checked by the
+    /// trainer itself when it resumes).
+    fn settings_key(&self) -> String {
+        format!(
+            "steps {} generated {} originals {} seed {}",
+            self.p.steps, self.p.generated, self.p.originals, self.seed
+        )
+    }
+}
+
+impl std::ops::Deref for Plan<'_> {
+    type Target = PixelMemorization;
+    fn deref(&self) -> &PixelMemorization {
+        self.p
     }
 }
 
@@ -105,6 +189,8 @@ pub struct PixelMemorizationOutput {
     /// One row per n: `trials` and `_mean, _sem, _median` of every measured column
     /// (`gen_closer_mean` is P(Δ > 0)).
     pub summary: DataFrame,
+    /// Where the models ran.
+    pub device: Device,
 }
 
 /// One model's measurement (also what `measurement.json` keeps).
@@ -148,24 +234,6 @@ struct Kept {
 const KEPT_FILE: &str = "measurement.json";
 
 impl PixelMemorization {
-    fn check(&self) -> Result<()> {
-        check_count_at_least("n", self.n.len(), 1)?;
-        for (k, &n) in self.n.iter().enumerate() {
-            check_count_at_least("n", n, 2)?;
-            if self.n[..k].contains(&n) {
-                // one model folder and one seed per (n, replicate)
-                return Err(Error::invalid("n", n, "each training-set size once"));
-            }
-        }
-        check_count_at_least("replicates", self.replicates, 1)?;
-        check_count_at_least("steps", self.steps, 1)?;
-        check_count_at_least("batch", self.batch, 1)?;
-        check_finite_at_least("lr", self.lr, 0.0, true)?;
-        check_count_at_least("generated", self.generated, 2)?;
-        check_count_at_least("originals", self.originals, 2)?;
-        check_count_at_least("timesteps", self.timesteps, 2)
-    }
-
     /// The trainer's settings for a model of `n` images with seed `seed`.
     pub fn train_config(&self, n: usize, seed: u64) -> TrainDdpmConfig {
         let mut unet = small_unet_config();
@@ -186,24 +254,19 @@ impl PixelMemorization {
             ..d
         }
     }
-
-    /// What a kept measurement must match to be reused (training settings are checked by the
-    /// trainer itself when it resumes).
-    fn settings_key(&self) -> String {
-        format!(
-            "steps {} generated {} originals {} seed {}",
-            self.steps, self.generated, self.originals, self.seed
-        )
-    }
 }
 
 fn model_folder(n: usize, replicate: usize) -> String {
     format!("n{n}-r{replicate}")
 }
 
-/// The seed of the model of `n` images, replicate `replicate`: `task_seed(seed, i)` with i its
-/// index in grid order (n outermost).
-pub fn model_seed(p: &PixelMemorization, n: usize, replicate: usize) -> Result<u64> {
+/// The seed of the model of `n` images, replicate `replicate` of the run `(p, opts)`:
+/// `task_seed(opts.seed, i)` with i its index in grid order (n outermost).
+pub fn model_seed(p: &PixelMemorization, opts: &RunOptions, n: usize, replicate: usize) -> Result<u64> {
+    plan_seed(&Plan::new(p, opts)?, n, replicate)
+}
+
+fn plan_seed(p: &Plan<'_>, n: usize, replicate: usize) -> Result<u64> {
     let k =
         p.n.iter()
             .position(|&m| m == n)
@@ -222,20 +285,22 @@ pub fn model_seed(p: &PixelMemorization, n: usize, replicate: usize) -> Result<u
 }
 
 /// The training images and the first `count` generated images of a model that [`run`] kept in
-/// `p.workdir` (`[n, 1, 8, 8]` and `[count, 1, 8, 8]`, on the CPU). Sampling seeds every image
-/// separately, so these are exactly the first `count` of the images the run measured.
+/// `opts.checkpoint` (`[n, 1, 8, 8]` and `[count, 1, 8, 8]`, on the CPU). Sampling seeds every
+/// image separately, so these are exactly the first `count` of the images the run measured.
 pub fn kept_images(
     p: &PixelMemorization,
+    opts: &RunOptions,
     n: usize,
     replicate: usize,
     count: usize,
 ) -> Result<(Tensor, Tensor)> {
-    let seed = model_seed(p, n, replicate)?;
+    let p = &Plan::new(p, opts)?;
+    let seed = plan_seed(p, n, replicate)?;
     let root = p.workdir.as_ref().ok_or_else(|| {
         Error::invalid(
-            "workdir",
+            "checkpoint",
             "None",
-            "set a workdir so that run() keeps its models",
+            "set RunOptions::checkpoint so that run() keeps its models",
         )
     })?;
     let dir = root.join(model_folder(n, replicate));
@@ -251,20 +316,21 @@ pub fn kept_images(
 /// symbols are not exported from the crate's shared library, so the picture is made here.)
 pub fn kept_picture(
     p: &PixelMemorization,
+    opts: &RunOptions,
     n: usize,
     replicate: usize,
     count: usize,
     cols: usize,
     zoom_factor: usize,
 ) -> Result<Picture> {
-    let (train, gen) = kept_images(p, n, replicate, count)?;
+    let (train, gen) = kept_images(p, opts, n, replicate, count)?;
     let both = (image::stack(&[&train, &gen]) - PIXEL_MEAN) / (3.0 * PIXEL_STD);
     Picture::grid(&both, cols.max(1) as i64, zoom_factor.max(1) as i64)
 }
 
 /// `count` images from the model in `dir` by DDPM ancestral sampling over all timesteps.
 fn sample(
-    p: &PixelMemorization,
+    p: &Plan<'_>,
     model: &UNet2DModel,
     dir: &Path,
     count: usize,
@@ -285,9 +351,9 @@ pub fn images_to_columns(x: &Tensor) -> Result<Mat<f64>> {
         .to_owned())
 }
 
-/// Trains, samples and measures every (n, replicate); `progress` gets a line per model.
-pub fn run(p: &PixelMemorization, progress: Progress) -> Result<PixelMemorizationOutput> {
-    p.check()?;
+/// Trains, samples and measures every (n, replicate); `opts.progress` gets a line per model.
+pub fn run(p: &PixelMemorization, opts: &RunOptions) -> Result<PixelMemorizationOutput> {
+    let p = &Plan::new(p, opts)?;
     let (root, temporary) = match &p.workdir {
         Some(d) => (d.clone(), false),
         None => {
@@ -303,7 +369,7 @@ pub fn run(p: &PixelMemorization, progress: Progress) -> Result<PixelMemorizatio
         }
     };
     std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
-    let result = run_in(p, &root, progress);
+    let result = run_in(p, &root, opts.progress);
     if temporary {
         let _ = std::fs::remove_dir_all(&root);
     }
@@ -311,7 +377,7 @@ pub fn run(p: &PixelMemorization, progress: Progress) -> Result<PixelMemorizatio
 }
 
 fn run_in(
-    p: &PixelMemorization,
+    p: &Plan<'_>,
     root: &Path,
     progress: Progress,
 ) -> Result<PixelMemorizationOutput> {
@@ -325,7 +391,7 @@ fn run_in(
             .flat_map(|&n| (0..p.replicates).map(move |r| (n, r)))
             .enumerate()
     {
-        let seed = model_seed(p, n, replicate)?;
+        let seed = plan_seed(p, n, replicate)?;
         let dir = root.join(model_folder(n, replicate));
         let kept_path = dir.join(KEPT_FILE);
         let kept = std::fs::read_to_string(&kept_path)
@@ -352,7 +418,11 @@ fn run_in(
     let records: Vec<Record> = rows.iter().map(row_record).collect();
     let raw = records_frame(&records)?;
     let summary = summarize(&raw, &["n"], &MEASURED)?;
-    Ok(PixelMemorizationOutput { raw, summary })
+    Ok(PixelMemorizationOutput {
+        raw,
+        summary,
+        device: p.device,
+    })
 }
 
 const MEASURED: [&str; 11] = [
@@ -397,7 +467,7 @@ fn delta_of(x: &Mat<f64>, train: &ElementwiseKde, orig: &ElementwiseKde) -> Resu
 }
 
 fn measure(
-    p: &PixelMemorization,
+    p: &Plan<'_>,
     n: usize,
     replicate: usize,
     seed: u64,

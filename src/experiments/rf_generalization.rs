@@ -16,7 +16,8 @@
 
 use polars::prelude::DataFrame;
 
-use super::{ExperimentOutput, RunOptions};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::knn::kl_knn;
 use crate::plot::{scatter_groups, Figure, FigureSpec};
@@ -159,6 +160,48 @@ impl Default for RfGeneralization {
     }
 }
 
+impl Experiment for RfGeneralization {
+    const NAME: &'static str = "rf-generalization";
+    const TITLE: &'static str =
+        "Paper 001: generalization gap of an early-stopped random-feature score model vs n, m, d, modes";
+    const TRIALS: Option<usize> = Some(5);
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "d", d, "Dimensions.").at_least(1.0),
+            field!(list "n", n, "Training-set sizes.").at_least(2.0),
+            field!(list "features", features, "Random-feature counts m.").at_least(1.0),
+            field!(list "mode_distance", mode_distance,
+                "Distances between the two modes of ½N(−μe₁, I) + ½N(μe₁, I), i.e. 2μ (0 is N(0, I)).")
+                .at_least(0.0),
+            field!(one "t0", setting.t0, "Smallest diffusion time t0 of the loss and the gap.")
+                .above(0.0),
+            field!(one "t_final", setting.t_final, "Largest diffusion time T (> t0).").above(0.0),
+            field!(one "train_times", setting.train_times, "Time nodes of the training design.")
+                .at_least(1.0),
+            field!(one "noise_draws", setting.noise_draws,
+                "Noise draws per training point and time node.").at_least(1.0),
+            field!(one "target", setting.target,
+                "Regression target: denoising (−z/√Δ) or empirical-score (∇log p̂_t of the training set)."),
+            field!(one "population_times", setting.population_times,
+                "Time nodes of the population gap.").at_least(1.0),
+            field!(one "population_samples", setting.population_samples,
+                "Fresh draws of X_t per population time node.").at_least(2.0),
+        ]
+    }
+    fn check(&self) -> Result<()> {
+        super::check_fields(self)?;
+        self.setting.check()
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+    fn figure(&self, out: &ExperimentOutput) -> Result<Option<Figure>> {
+        figure(&out.raw).map(Some)
+    }
+}
+
 /// The target of mode distance `D`: `½ N(−(D/2) e₁, I) + ½ N((D/2) e₁, I)` in `d` dimensions.
 pub fn target(d: usize, mode_distance: f64) -> Result<GaussianMixture> {
     check_finite_at_least("mode-distance", mode_distance, 0.0, false)?;
@@ -224,7 +267,7 @@ impl Trial {
 
 /// Runs the sweep; see the module docs for the columns.
 pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> {
-    p.setting.check()?;
+    p.check()?;
     for &d in &p.d {
         for &md in &p.mode_distance {
             target(d, md)?;
@@ -339,10 +382,18 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
         );
     }
     let summary = records_frame(&summary_rows)?;
+    // fitted exponents beside paper 001's bound, wherever an axis has three values or more
+    let mut notes = Vec::new();
+    for (axis, bound) in [("n", "-2/5"), ("features", "-4/5")] {
+        for fit in scaling_exponents(&summary, axis)? {
+            notes.push(format!("{fit}; bound {bound}"));
+        }
+    }
     Ok(ExperimentOutput {
         raw,
         summary,
         complete: out.complete,
+        notes,
     })
 }
 

@@ -9,13 +9,14 @@
 //! too slow for a notebook.) Summary columns: `schedule, steps, paths, mean_distance,
 //! mean_distance_sem, median_distance`.
 
-use super::ExperimentOutput;
-use crate::error::{check_count_at_least, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, RunOptions};
+use crate::error::Result;
 use crate::sampler::{gaussian_starts, ExactScore, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, ScheduleKind};
 use crate::score::PointCloud;
 use crate::stats::{mean_sem, median};
-use crate::sweep::{Grid, Progress, Record, Sweep};
+use crate::sweep::{Grid, Record, Sweep};
 
 /// Parameters of the ablation.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,13 +27,44 @@ pub struct ScheduleAblation {
     pub paths: usize,
     /// First time of the grids.
     pub t_min: f64,
-    /// Seed of the starting points and the noise (the same for every schedule).
-    pub seed: u64,
 }
 
-/// Runs every (schedule, steps) pair with the same starting points and noise streams.
-pub fn run(p: &ScheduleAblation, progress: Progress) -> Result<ExperimentOutput> {
-    check_count_at_least("paths", p.paths, 2)?;
+impl Default for ScheduleAblation {
+    fn default() -> Self {
+        Self {
+            steps: vec![20, 50, 200],
+            paths: 10_000,
+            t_min: 1e-4,
+        }
+    }
+}
+
+impl Experiment for ScheduleAblation {
+    const NAME: &'static str = "schedule-ablation";
+    const TITLE: &'static str =
+        "Paper 002: distance to the data of the exact reverse SDE under linear, quadratic and exponential time grids";
+    const TRIALS: Option<usize> = None;
+    type Output = ExperimentOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "steps", steps, "Step counts to compare the schedules at.").at_least(1.0),
+            field!(one "paths", paths, "Paths per (schedule, steps).").at_least(2.0),
+            field!(one "t_min", t_min, "First time of the grids (T = 10).")
+                .above(0.0)
+                .below(10.0),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
+        run(self, opts)
+    }
+}
+
+/// Runs every (schedule, steps) pair with the same starting points and noise streams (from
+/// `opts.seed`, the same for every schedule).
+pub fn run(p: &ScheduleAblation, opts: &RunOptions) -> Result<ExperimentOutput> {
+    p.check()?;
+    let seed = opts.seed;
     let cloud = PointCloud::eight_points();
     let drift = ExactScore {
         data: &cloud,
@@ -41,10 +73,9 @@ pub fn run(p: &ScheduleAblation, progress: Progress) -> Result<ExperimentOutput>
     let grid = Grid::new()
         .axis("schedule", ["linear", "quadratic", "exponential"])
         .axis("steps", p.steps.iter().copied());
-    let res = Sweep::new(grid)
-        .seed(p.seed)
+    let res = opts
+        .apply_once(Sweep::new(grid))
         .label("schedule-ablation")
-        .progress(progress)
         .run(|task| {
             let kind: ScheduleKind = task.point.text("schedule")?.parse()?;
             let steps = task.point.usize("steps")?;
@@ -52,9 +83,9 @@ pub fn run(p: &ScheduleAblation, progress: Progress) -> Result<ExperimentOutput>
                 process: ForwardProcess::OuHalf,
                 grid: kind.grid(p.t_min, 10.0, steps)?,
                 step: Step::EulerMaruyama,
-                seed: p.seed,
+                seed,
             };
-            let ends = sde.run(&drift, gaussian_starts(0..p.paths, 2, p.seed), None)?;
+            let ends = sde.run(&drift, gaussian_starts(0..p.paths, 2, seed), None)?;
             let dist: Vec<f64> = ends.iter().map(|y| cloud.distance(y)).collect();
             let e = mean_sem(&dist)?;
             Ok(Record::new()
@@ -79,5 +110,6 @@ pub fn run(p: &ScheduleAblation, progress: Progress) -> Result<ExperimentOutput>
         raw: res.frame,
         summary,
         complete: res.complete,
+        notes: Vec::new(),
     })
 }

@@ -21,13 +21,15 @@ use std::time::Duration;
 
 use polars::prelude::DataFrame;
 
-use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
+use super::contract::field;
+use super::{Experiment, ExperimentOutput, Field, Outcome, RunOptions};
+use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed};
 use crate::sampler::{gaussian_starts, Drift, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::{sample_xt, score_batch_into, Curve, FlatGaussian, PointCloud, Posterior};
 use crate::stats::{mean_sem, median, Welford};
-use crate::sweep::{f64_column, records_frame, rows_where, Progress, Record, Reporter};
+use crate::sweep::{f64_column, records_frame, rows_where, Record, Reporter};
 use crate::trained::{train, CemWeight, Objective, TrainConfig};
 
 const PROCESS: ForwardProcess = ForwardProcess::OuHalf;
@@ -178,8 +180,6 @@ pub struct Trained2d {
     pub error_times: Vec<f64>,
     /// Draws of `X_t` per comparison time.
     pub error_points: usize,
-    /// Base seed.
-    pub seed: u64,
 }
 
 impl Default for Trained2d {
@@ -197,8 +197,45 @@ impl Default for Trained2d {
             sample_steps: 200,
             error_times: vec![1e-3, 1e-2, 1e-1, 1.0],
             error_points: 1000,
-            seed: 1,
         }
+    }
+}
+
+impl Experiment for Trained2d {
+    const NAME: &'static str = "trained-2d";
+    const TITLE: &'static str =
+        "Paper 002: small networks trained with the CEM, SGM and DDPM losses on 2-D data, against the exact targets";
+    const TRIALS: Option<usize> = None;
+    type Output = Trained2dOutput;
+
+    fn fields() -> Vec<Field<Self>> {
+        vec![
+            field!(list "data", data, "Data sets."),
+            field!(list "models", variants, "Losses (cem-uniform: the CEM with λ = 1)."),
+            field!(one "train_steps", train.steps, "Adam steps per model.").at_least(1.0),
+            field!(one "hidden", train.hidden, "Width of the hidden layers.").at_least(1.0),
+            field!(one "depth", train.depth, "Hidden layers.").at_least(1.0),
+            field!(one "batch", train.batch, "Examples per step.").at_least(1.0),
+            field!(one "lr", train.lr, "Adam learning rate.").above(0.0),
+            field!(one "paths", paths, "Generated paths per model.").at_least(2.0),
+            field!(one "sample_steps", sample_steps, "Steps of the exponential sampling schedule.")
+                .at_least(2.0),
+            field!(list "error_times", error_times,
+                "Times at which the learned targets are compared with the exact ones.")
+                .above(0.0),
+            field!(one "error_points", error_points, "Draws of X_t per comparison time.")
+                .at_least(2.0),
+        ]
+    }
+    fn run(&self, opts: &RunOptions) -> Result<Trained2dOutput> {
+        run(self, opts)
+    }
+}
+
+impl Outcome for Trained2dOutput {
+    /// The summary, and the score errors as the raw table.
+    fn into_tables(self) -> Result<ExperimentOutput> {
+        Ok(ExperimentOutput::new(self.errors, self.summary))
     }
 }
 
@@ -244,18 +281,12 @@ impl Trained2dOutput {
 }
 
 /// Trains, samples and compares every (data, model) pair.
-pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
-    check_count_at_least("data", p.data.len(), 1)?;
-    check_count_at_least("models", p.variants.len(), 1)?;
-    check_count_at_least("paths", p.paths, 2)?;
-    check_count_at_least("sample_steps", p.sample_steps, 2)?;
-    check_count_at_least("error_points", p.error_points, 2)?;
-    for &t in &p.error_times {
-        check_finite_at_least("error time", t, 0.0, true)?;
-    }
+pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
+    p.check()?;
+    let seed = opts.seed;
     let grid = TimeGrid::exponential(p.train.t_min, p.train.t_max, p.sample_steps)?;
     let total = p.data.len() * p.variants.len();
-    let mut reporter = Reporter::new(progress, "trained-2d", Duration::ZERO);
+    let mut reporter = Reporter::new(opts.progress, "trained-2d", Duration::ZERO);
     let (mut summary, mut errors, mut samples, mut losses) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut done = 0;
@@ -267,7 +298,7 @@ pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
             .iter()
             .enumerate()
             .map(|(k, &t)| {
-                let mut rng = rng_from_seed(task_seed(p.seed, (di * 1000 + k) as u64));
+                let mut rng = rng_from_seed(task_seed(seed, (di * 1000 + k) as u64));
                 let xs: Vec<f64> = (0..p.error_points)
                     .flat_map(|_| sample_xt(target.as_ref(), PROCESS, t, &mut rng))
                     .collect();
@@ -281,7 +312,7 @@ pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
             let cfg = TrainConfig {
                 objective,
                 cem_weight,
-                seed: task_seed(p.seed, di as u64),
+                seed: task_seed(seed, di as u64),
                 ..p.train.clone()
             };
             let net = train(target.as_ref(), &cfg)?;
@@ -324,9 +355,9 @@ pub fn run(p: &Trained2d, progress: Progress) -> Result<Trained2dOutput> {
                 process: PROCESS,
                 grid: grid.clone(),
                 step: Step::ExactLinear,
-                seed: p.seed,
+                seed,
             };
-            let ends = sde.run(&net, gaussian_starts(0..p.paths, 2, p.seed), None)?;
+            let ends = sde.run(&net, gaussian_starts(0..p.paths, 2, seed), None)?;
             let dist: Vec<f64> = ends.iter().map(|y| data.distance(y)).collect();
             let e = mean_sem(&dist)?;
             for y in &ends {

@@ -1,0 +1,213 @@
+//! One subcommand per registered experiment, its flags built from the experiment's fields.
+//!
+//! `difftheory <experiment> [--<field> v | --<field> v1,v2,...] [--trials N] [--seed N]
+//! [--out FILE] [--raw FILE] [--report FILE.html] [--checkpoint DIR] [--time-budget SECONDS]
+//! [--quiet]`. Nothing here knows an experiment: names, help, defaults and ranges come from
+//! [`crate::experiments::registry`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use super::args;
+use crate::error::{Error, Result};
+use crate::experiments::{Finished, Registered, RunOptions};
+use crate::plot::report::Report;
+use crate::sweep::Progress;
+
+/// The options every experiment shares, as parsed.
+#[derive(Debug, Clone)]
+struct Common {
+    trials: Option<usize>,
+    seed: u64,
+    out: Option<PathBuf>,
+    raw: Option<PathBuf>,
+    report: Option<PathBuf>,
+    checkpoint: Option<PathBuf>,
+    time_budget: Option<Duration>,
+    quiet: bool,
+}
+
+/// The subcommand of `e`.
+pub(super) fn command(e: &dyn Registered) -> Command {
+    let mut c = Command::new(e.name())
+        .about(e.title())
+        .allow_negative_numbers(true)
+        .next_help_heading("Parameters");
+    for f in e.fields() {
+        let default = match &f.default {
+            Some(d) => format!(" [default: {d}]"),
+            None => String::new(),
+        };
+        c = c.arg(
+            Arg::new(f.name)
+                .long(f.flag())
+                .value_name(f.name.to_uppercase())
+                .action(ArgAction::Set)
+                .allow_hyphen_values(true)
+                .help(format!(
+                    "{} Accepts {}.{default}",
+                    f.help.trim_end_matches('.').to_string() + ".",
+                    f.accepts
+                )),
+        );
+    }
+    c = c.next_help_heading("Run options");
+    if let Some(t) = e.trials() {
+        c = c.arg(
+            Arg::new("trials")
+                .long("trials")
+                .value_name("N")
+                .value_parser(args::count(e.min_trials()))
+                .help(format!(
+                    "Replicates per grid point (>= {}). [default: {t}]",
+                    e.min_trials()
+                )),
+        );
+    }
+    c.arg(
+        Arg::new("seed")
+            .long("seed")
+            .value_name("N")
+            .value_parser(clap::value_parser!(u64))
+            .default_value("1")
+            .help("Base seed: every draw of the run derives from it."),
+    )
+    .arg(
+        Arg::new("out")
+            .long("out")
+            .value_name("FILE")
+            .value_parser(args::table_path)
+            .help("Write the summary table here (.csv, .parquet or .json) instead of printing it."),
+    )
+    .arg(
+        Arg::new("raw")
+            .long("raw")
+            .value_name("FILE")
+            .value_parser(args::table_path)
+            .help("Also write the per-replicate table here (.csv, .parquet or .json)."),
+    )
+    .arg(
+        Arg::new("report")
+            .long("report")
+            .value_name("FILE")
+            .value_parser(args::html_path)
+            .help("Write a self-contained HTML report (figure and table; opens offline)."),
+    )
+    .arg(
+        Arg::new("checkpoint")
+            .long("checkpoint")
+            .value_name("DIR")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Keep finished work in this folder and resume from it."),
+    )
+    .arg(
+        Arg::new("time_budget")
+            .long("time-budget")
+            .value_name("SECONDS")
+            .value_parser(args::seconds)
+            .help("Start no new chunk after this many seconds (the result is then partial)."),
+    )
+    .arg(
+        Arg::new("quiet")
+            .long("quiet")
+            .action(ArgAction::SetTrue)
+            .help("No progress lines or notes."),
+    )
+}
+
+fn common(m: &ArgMatches) -> Common {
+    Common {
+        trials: m.try_get_one::<usize>("trials").ok().flatten().copied(),
+        seed: m.get_one::<u64>("seed").copied().unwrap_or(1),
+        out: m.get_one::<PathBuf>("out").cloned(),
+        raw: m.get_one::<PathBuf>("raw").cloned(),
+        report: m.get_one::<PathBuf>("report").cloned(),
+        checkpoint: m.get_one::<PathBuf>("checkpoint").cloned(),
+        time_budget: m.get_one::<Duration>("time_budget").copied(),
+        quiet: m.get_flag("quiet"),
+    }
+}
+
+/// Runs `e` with the parsed flags `m`: the summary printed or written, the raw table, the report.
+pub(super) fn run(e: &dyn Registered, m: &ArgMatches, threads: Option<usize>) -> Result<()> {
+    let c = common(m);
+    let fields = e.fields();
+    let values: Vec<(&str, &str)> = fields
+        .iter()
+        .filter_map(|f| m.get_one::<String>(f.name).map(|v| (f.name, v.as_str())))
+        .collect();
+    let opts = RunOptions {
+        trials: c.trials.or(e.trials()).unwrap_or(1),
+        seed: c.seed,
+        threads,
+        checkpoint: c.checkpoint.clone(),
+        time_budget: c.time_budget,
+        progress: if c.quiet {
+            Progress::Off
+        } else {
+            Progress::Stderr
+        },
+    };
+    // errors name the parameter as the command line writes it
+    let done = e.run_with(&values, &opts).map_err(|err| match err {
+        Error::InvalidParam {
+            name,
+            value,
+            reason,
+        } if fields.iter().any(|f| f.name == name) || name == "trials" => Error::InvalidParam {
+            name: format!("--{}", name.replace('_', "-")),
+            value,
+            reason,
+        },
+        other => other,
+    })?;
+    if !c.quiet {
+        for note in &done.output.notes {
+            eprintln!("[{}] {note}", e.name());
+        }
+    }
+    finish(e, &done, &opts, &c)
+}
+
+/// Prints or writes the summary, writes the raw table and the report.
+fn finish(e: &dyn Registered, done: &Finished, opts: &RunOptions, c: &Common) -> Result<()> {
+    let out = &done.output;
+    super::write_tables(
+        e.name(),
+        &out.summary,
+        &out.raw,
+        c.out.as_deref(),
+        c.raw.as_deref(),
+    )?;
+    if let Some(path) = &c.report {
+        let trials = match e.trials() {
+            Some(_) => format!(" --trials {}", opts.trials),
+            None => String::new(),
+        };
+        let mut r = Report::new(e.title()).text(&format!(
+            "difftheory {} {}{trials} --seed {}; summary of {} rows.",
+            e.name(),
+            done.flags,
+            opts.seed,
+            out.summary.height()
+        ));
+        for note in &out.notes {
+            r = r.text(note);
+        }
+        if let Some(f) = &done.figure {
+            r = r.figure(f);
+        }
+        r.table(&out.summary).write(path)?;
+        eprintln!("[{}] wrote report {}", e.name(), path.display());
+    }
+    if !out.complete {
+        return Err(Error::invalid(
+            "time-budget",
+            "reached",
+            "the sweep stopped early: the table above is partial; re-run with the same --checkpoint to finish it",
+        ));
+    }
+    Ok(())
+}

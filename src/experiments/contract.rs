@@ -1,0 +1,749 @@
+//! The one contract of an experiment: parameters described once, run with [`RunOptions`].
+//!
+//! An experiment is a parameter struct that implements [`Experiment`]:
+//!
+//! - its `Default` is the only place its defaults live;
+//! - [`Experiment::fields`] names, documents and bounds every parameter a user can set, and is the
+//!   only place its ranges live: [`check_fields`] validates against those bounds, and the command
+//!   line builds its flags, help text and shown defaults from the same list (so they cannot drift);
+//! - [`Experiment::run`] takes the [`RunOptions`]: seed, trials, threads, progress, checkpoint and
+//!   time budget are never parameters.
+//!
+//! The [registry](super::registry) lists every experiment; the CLI adds one subcommand per entry.
+//!
+//! ```
+//! use difftheory::experiments::{execute, gaussian_kl::GaussianKl, Experiment, RunOptions};
+//! use difftheory::sweep::Progress;
+//! let mut p = GaussianKl::default();
+//! p.set("d", "0").unwrap(); // parses, but is out of range:
+//! assert_eq!(p.check().unwrap_err().to_string(), "invalid d = 0: expected comma-separated integers >= 1");
+//! assert!(p.set("d", "1,x").is_err()); // does not parse
+//! p.set("d", "1,3").unwrap();
+//! p.set("n_samples", "500").unwrap();
+//! let out = execute(&p, &RunOptions::new(2, 1).progress(Progress::Off)).unwrap();
+//! assert_eq!(out.summary.height(), 2);
+//! ```
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use super::{ExperimentOutput, RunOptions};
+use crate::error::{Error, Result};
+use crate::plot::Figure;
+
+/// A value one parameter (or one element of a list parameter) takes on the command line.
+pub trait Scalar: Sized + Clone + 'static {
+    /// How values are described in help and errors: `"an integer"` / `"integers"`, or the names a
+    /// choice accepts.
+    fn expected(plural: bool) -> String;
+    /// Parses one value (`None`: not a valid value).
+    fn parse_one(s: &str) -> Option<Self>;
+    /// The value as the command line writes it (`parse_one(show_one(v)) == v`).
+    fn show_one(&self) -> String;
+    /// The value as a number, for the bounds of [`Field::at_least`] and friends.
+    fn number(&self) -> Option<f64> {
+        None
+    }
+}
+
+impl Scalar for usize {
+    fn expected(plural: bool) -> String {
+        if plural { "integers" } else { "an integer" }.into()
+    }
+    fn parse_one(s: &str) -> Option<Self> {
+        s.trim().parse().ok()
+    }
+    fn show_one(&self) -> String {
+        self.to_string()
+    }
+    fn number(&self) -> Option<f64> {
+        Some(*self as f64)
+    }
+}
+
+impl Scalar for f64 {
+    fn expected(plural: bool) -> String {
+        if plural {
+            "finite numbers"
+        } else {
+            "a finite number"
+        }
+        .into()
+    }
+    fn parse_one(s: &str) -> Option<Self> {
+        s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+    }
+    fn show_one(&self) -> String {
+        // Rust's shortest representation that reads back to the same f64
+        format!("{self}")
+    }
+    fn number(&self) -> Option<f64> {
+        Some(*self)
+    }
+}
+
+impl Scalar for PathBuf {
+    fn expected(plural: bool) -> String {
+        if plural { "paths" } else { "a path" }.into()
+    }
+    fn parse_one(s: &str) -> Option<Self> {
+        (!s.is_empty()).then(|| PathBuf::from(s))
+    }
+    fn show_one(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+/// `a, b or c`.
+pub fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Implements [`Scalar`] for an enum from its names: `choices!(Step { "em" => Step::EulerMaruyama,
+/// "exact" => Step::ExactLinear })`. The first name of a value is the one shown.
+macro_rules! choices {
+    ($ty:ty { $($name:literal => $value:expr),+ $(,)? }) => {
+        impl $crate::experiments::Scalar for $ty {
+            fn expected(plural: bool) -> String {
+                let names = $crate::experiments::contract::one_of(&[$($name),+]);
+                if plural { format!("comma-separated {names}") } else { names }
+            }
+            fn parse_one(s: &str) -> Option<Self> {
+                match s.trim() {
+                    $($name => Some($value),)+
+                    _ => None,
+                }
+            }
+            fn show_one(&self) -> String {
+                $(if *self == $value { return $name.to_string(); })+
+                String::new()
+            }
+        }
+    };
+}
+
+choices!(crate::linear::Sampler {
+    "reduced" => crate::linear::Sampler::Reduced,
+    "raw" => crate::linear::Sampler::Raw,
+});
+choices!(crate::molrg::Solver {
+    "pca" => crate::molrg::Solver::Pca,
+    "clustering" => crate::molrg::Solver::Clustering,
+    "sgd" => crate::molrg::Solver::Sgd,
+});
+choices!(crate::molrg::Bases {
+    "orthogonal" => crate::molrg::Bases::Orthogonal,
+    "random" => crate::molrg::Bases::Random,
+});
+choices!(crate::sampler::Step {
+    "em" => crate::sampler::Step::EulerMaruyama,
+    "exact" => crate::sampler::Step::ExactLinear,
+});
+choices!(crate::schedule::ForwardProcess {
+    "brownian" => crate::schedule::ForwardProcess::Brownian,
+    "ou" => crate::schedule::ForwardProcess::Ou,
+    "ou-half" => crate::schedule::ForwardProcess::OuHalf,
+});
+choices!(crate::random_features::DsmTarget {
+    "denoising" => crate::random_features::DsmTarget::Denoising,
+    "empirical-score" => crate::random_features::DsmTarget::EmpiricalScore,
+});
+choices!(super::novikov::ErrorKind {
+    "bounded" => super::novikov::ErrorKind::Bounded,
+    "unbounded" => super::novikov::ErrorKind::Unbounded,
+});
+#[cfg(feature = "torch")]
+choices!(crate::torch::DeviceChoice {
+    "cpu" => crate::torch::DeviceChoice::Cpu,
+    "cuda" => crate::torch::DeviceChoice::Cuda,
+    "auto" => crate::torch::DeviceChoice::Auto,
+});
+
+/// Implements [`Scalar`] for a type with `FromStr` and `Display` (which must write what `FromStr`
+/// reads), described by `names`.
+#[cfg(feature = "torch")]
+macro_rules! named {
+    ($ty:ty, $names:literal) => {
+        impl Scalar for $ty {
+            fn expected(plural: bool) -> String {
+                if plural {
+                    format!("comma-separated {}", $names)
+                } else {
+                    $names.into()
+                }
+            }
+            fn parse_one(s: &str) -> Option<Self> {
+                s.trim().parse().ok()
+            }
+            fn show_one(&self) -> String {
+                self.to_string()
+            }
+        }
+    };
+}
+#[cfg(feature = "torch")]
+named!(super::trained_2d::Data2d, "line, spiral or eight-points");
+#[cfg(feature = "torch")]
+named!(super::trained_2d::Variant, "cem, cem-uniform, sgm or ddpm");
+
+impl Scalar for crate::schedule::ScheduleKind {
+    fn expected(plural: bool) -> String {
+        let names = "linear, quadratic, exponential or power:P with P > 0";
+        if plural {
+            format!("comma-separated {names}")
+        } else {
+            names.into()
+        }
+    }
+    fn parse_one(s: &str) -> Option<Self> {
+        s.trim().parse().ok()
+    }
+    fn show_one(&self) -> String {
+        use crate::schedule::ScheduleKind::*;
+        match self {
+            Linear => "linear".into(),
+            Quadratic => "quadratic".into(),
+            Exponential => "exponential".into(),
+            Power(p) => format!("power:{p}"),
+        }
+    }
+}
+
+/// A [`Field`] of `Self` from its kind (`one`, `list` or `optional`), name, path and help:
+/// `field!(list "d", d, "Dimensions.")`, `field!(one "sgd_steps", sgd.steps, "SGD steps.")`.
+macro_rules! field {
+    ($kind:ident $name:literal, $($path:ident).+, $help:literal) => {
+        $crate::experiments::Field::$kind(
+            $name,
+            $help,
+            |p: &Self| &p.$($path).+,
+            |p: &mut Self| &mut p.$($path).+,
+        )
+    };
+}
+pub(crate) use field;
+
+/// A bound on the numbers of a field: the value and whether it is strict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bound {
+    at: f64,
+    strict: bool,
+}
+
+type Show<P> = Box<dyn Fn(&P) -> String + Send + Sync>;
+type Numbers<P> = Box<dyn Fn(&P) -> Option<Vec<f64>> + Send + Sync>;
+type Set<P> = Box<dyn Fn(&mut P, &str) -> std::result::Result<(), ()> + Send + Sync>;
+
+/// One parameter of an experiment as a user sets it: name, help, bounds, and how to read and
+/// write it in the struct.
+pub struct Field<P> {
+    name: &'static str,
+    help: &'static str,
+    expected: String,
+    list: bool,
+    optional: bool,
+    lo: Option<Bound>,
+    hi: Option<Bound>,
+    show: Show<P>,
+    numbers: Numbers<P>,
+    set: Set<P>,
+}
+
+impl<P: 'static> Field<P> {
+    /// A parameter holding one value.
+    pub fn one<T: Scalar>(
+        name: &'static str,
+        help: &'static str,
+        get: fn(&P) -> &T,
+        get_mut: fn(&mut P) -> &mut T,
+    ) -> Self {
+        Self {
+            name,
+            help,
+            expected: T::expected(false),
+            list: false,
+            optional: false,
+            lo: None,
+            hi: None,
+            show: Box::new(move |p| get(p).show_one()),
+            numbers: Box::new(move |p| Some(get(p).number().into_iter().collect())),
+            set: Box::new(move |p, s| {
+                *get_mut(p) = T::parse_one(s).ok_or(())?;
+                Ok(())
+            }),
+        }
+    }
+
+    /// A sweep axis: one or more values, written `v1,v2,...`.
+    pub fn list<T: Scalar>(
+        name: &'static str,
+        help: &'static str,
+        get: fn(&P) -> &Vec<T>,
+        get_mut: fn(&mut P) -> &mut Vec<T>,
+    ) -> Self {
+        Self {
+            name,
+            help,
+            expected: T::expected(true),
+            list: true,
+            optional: false,
+            lo: None,
+            hi: None,
+            show: Box::new(move |p| {
+                let v: Vec<String> = get(p).iter().map(Scalar::show_one).collect();
+                v.join(",")
+            }),
+            numbers: Box::new(move |p| {
+                let v = get(p);
+                (!v.is_empty()).then(|| v.iter().filter_map(Scalar::number).collect())
+            }),
+            set: Box::new(move |p, s| {
+                let v = s
+                    .split(',')
+                    .map(T::parse_one)
+                    .collect::<Option<Vec<T>>>()
+                    .ok_or(())?;
+                *get_mut(p) = v;
+                Ok(())
+            }),
+        }
+    }
+
+    /// A parameter that may be absent (`None` unless given).
+    pub fn optional<T: Scalar>(
+        name: &'static str,
+        help: &'static str,
+        get: fn(&P) -> &Option<T>,
+        get_mut: fn(&mut P) -> &mut Option<T>,
+    ) -> Self {
+        Self {
+            name,
+            help,
+            expected: T::expected(false),
+            list: false,
+            optional: true,
+            lo: None,
+            hi: None,
+            show: Box::new(move |p| get(p).as_ref().map(Scalar::show_one).unwrap_or_default()),
+            numbers: Box::new(move |p| Some(get(p).iter().filter_map(Scalar::number).collect())),
+            set: Box::new(move |p, s| {
+                *get_mut(p) = Some(T::parse_one(s).ok_or(())?);
+                Ok(())
+            }),
+        }
+    }
+
+    /// Every value must be `>= lo`.
+    pub fn at_least(mut self, lo: f64) -> Self {
+        self.lo = Some(Bound {
+            at: lo,
+            strict: false,
+        });
+        self
+    }
+    /// Every value must be `> lo`.
+    pub fn above(mut self, lo: f64) -> Self {
+        self.lo = Some(Bound {
+            at: lo,
+            strict: true,
+        });
+        self
+    }
+    /// Every value must be `<= hi`.
+    pub fn at_most(mut self, hi: f64) -> Self {
+        self.hi = Some(Bound {
+            at: hi,
+            strict: false,
+        });
+        self
+    }
+    /// Every value must be `< hi`.
+    pub fn below(mut self, hi: f64) -> Self {
+        self.hi = Some(Bound {
+            at: hi,
+            strict: true,
+        });
+        self
+    }
+
+    /// The parameter's name (the struct field's, or `group_field` for a nested one).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// What the parameter accepts: `comma-separated integers >= 1`, `a finite number in (0, 1]`.
+    pub fn accepts(&self) -> String {
+        let list = if self.list && !self.expected.starts_with("comma") {
+            "comma-separated "
+        } else {
+            ""
+        };
+        let bound = match (self.lo, self.hi) {
+            (None, None) => String::new(),
+            (Some(l), None) => format!(" {} {}", if l.strict { ">" } else { ">=" }, l.at),
+            (None, Some(h)) => format!(" {} {}", if h.strict { "<" } else { "<=" }, h.at),
+            (Some(l), Some(h)) => format!(
+                " in {}{}, {}{}",
+                if l.strict { '(' } else { '[' },
+                l.at,
+                h.at,
+                if h.strict { ')' } else { ']' }
+            ),
+        };
+        format!("{list}{}{bound}", self.expected)
+    }
+
+    fn in_bounds(&self, x: f64) -> bool {
+        let lo = self
+            .lo
+            .is_none_or(|b| if b.strict { x > b.at } else { x >= b.at });
+        let hi = self
+            .hi
+            .is_none_or(|b| if b.strict { x < b.at } else { x <= b.at });
+        lo && hi
+    }
+
+    /// Checks the value in `p` against the bounds (and that a list is not empty).
+    pub fn check(&self, p: &P) -> Result<()> {
+        let Some(numbers) = (self.numbers)(p) else {
+            return Err(Error::invalid(
+                self.name,
+                "(empty list)",
+                format!("expected {}, at least one", self.accepts()),
+            ));
+        };
+        if let Some(x) = numbers.into_iter().find(|&x| !self.in_bounds(x)) {
+            return Err(Error::invalid(
+                self.name,
+                x,
+                format!("expected {}", self.accepts()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses `text` into `p` (the bounds are checked by [`Field::check`]).
+    pub fn set(&self, p: &mut P, text: &str) -> Result<()> {
+        (self.set)(p, text)
+            .map_err(|()| Error::invalid(self.name, text, format!("expected {}", self.accepts())))
+    }
+
+    /// The value in `p` as the command line writes it (empty for an absent optional value).
+    pub fn show(&self, p: &P) -> String {
+        (self.show)(p)
+    }
+
+    /// The description of the parameter for help pages.
+    pub fn info(&self, defaults: &P) -> FieldInfo {
+        FieldInfo {
+            name: self.name,
+            help: self.help,
+            accepts: self.accepts(),
+            default: (!self.optional || !self.show(defaults).is_empty())
+                .then(|| self.show(defaults)),
+        }
+    }
+}
+
+/// A field as help pages show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldInfo {
+    /// The parameter's name (snake case; the command line writes `--name-with-dashes`).
+    pub name: &'static str,
+    /// What it is, one sentence.
+    pub help: &'static str,
+    /// What it accepts (from its bounds).
+    pub accepts: String,
+    /// The default, as the command line writes it (`None`: absent unless given).
+    pub default: Option<String>,
+}
+
+impl FieldInfo {
+    /// `--name-with-dashes`.
+    pub fn flag(&self) -> String {
+        self.name.replace('_', "-")
+    }
+}
+
+/// What an experiment returns, reduced to its tables (for the command line and reports).
+pub trait Outcome {
+    /// The summary (one row per grid point), the raw table, completeness and notes.
+    fn into_tables(self) -> Result<ExperimentOutput>;
+}
+
+impl Outcome for ExperimentOutput {
+    fn into_tables(self) -> Result<ExperimentOutput> {
+        Ok(self)
+    }
+}
+
+/// An experiment: its parameters with their defaults, fields and checks, and how to run it.
+pub trait Experiment: Default + Clone + Debug + Send + Sync + 'static {
+    /// The subcommand and progress label: `linear-kl`.
+    const NAME: &'static str;
+    /// One line: what it measures and for which paper (help and report title).
+    const TITLE: &'static str;
+    /// Replicates per grid point when the caller does not say; `None`: the experiment has no
+    /// replicates of its own (its size is in its parameters) and ignores `RunOptions::trials`.
+    const TRIALS: Option<usize>;
+    /// The fewest replicates a run accepts (standard errors need 2).
+    const MIN_TRIALS: usize = 1;
+    /// What [`Experiment::run`] returns.
+    type Output: Outcome + Send;
+
+    /// Every parameter a user can set, with its help and bounds.
+    fn fields() -> Vec<Field<Self>>;
+
+    /// The ranges of every parameter: the fields' bounds, then what ties parameters together.
+    fn check(&self) -> Result<()> {
+        check_fields(self)
+    }
+
+    /// Runs the experiment (call [`execute`] to check first and honour `threads`).
+    fn run(&self, opts: &RunOptions) -> Result<Self::Output>;
+
+    /// The experiment's figure of a run, where it has one.
+    fn figure(&self, out: &Self::Output) -> Result<Option<Figure>> {
+        let _ = out;
+        Ok(None)
+    }
+
+    /// Sets the parameter `name` (as in [`Experiment::fields`]) from its command-line text.
+    fn set(&mut self, name: &str, text: &str) -> Result<()> {
+        let fields = Self::fields();
+        let field = fields.iter().find(|f| f.name == name).ok_or_else(|| {
+            let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            Error::invalid(
+                "parameter",
+                name,
+                format!("{} has {}", Self::NAME, one_of(&names)),
+            )
+        })?;
+        field.set(self, text)
+    }
+
+    /// The parameters as command-line flags: `--d 20 --n 80,160,800 ...`.
+    fn flags(&self) -> String {
+        let mut parts = Vec::new();
+        for f in Self::fields() {
+            let v = f.show(self);
+            if !v.is_empty() {
+                parts.push(format!("--{} {v}", f.name.replace('_', "-")));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
+/// Checks every field of `p` against its bounds.
+pub fn check_fields<E: Experiment>(p: &E) -> Result<()> {
+    E::fields().iter().try_for_each(|f| f.check(p))
+}
+
+/// Checks that `opts.trials` is at least [`Experiment::MIN_TRIALS`] (for an experiment with
+/// replicates).
+pub fn check_trials<E: Experiment>(opts: &RunOptions) -> Result<()> {
+    if E::TRIALS.is_some() && opts.trials < E::MIN_TRIALS {
+        return Err(Error::invalid(
+            "trials",
+            opts.trials,
+            format!("expected an integer >= {}", E::MIN_TRIALS),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `p` and the trials, then runs it, on `opts.threads` threads where set.
+pub fn execute<E: Experiment>(p: &E, opts: &RunOptions) -> Result<E::Output> {
+    p.check()?;
+    check_trials::<E>(opts)?;
+    match opts.threads {
+        None => p.run(opts),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::invalid("threads", n, format!("cannot start them: {e}")))?;
+            pool.install(|| p.run(opts))
+        }
+    }
+}
+
+/// A finished run as a driver (the CLI, a report) sees it.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The tables.
+    pub output: ExperimentOutput,
+    /// The experiment's figure, where it has one.
+    pub figure: Option<Figure>,
+    /// The parameters it ran with, as flags.
+    pub flags: String,
+}
+
+/// An experiment seen through its name and its fields as text: what the registry holds.
+pub trait Registered: Sync {
+    /// [`Experiment::NAME`].
+    fn name(&self) -> &'static str;
+    /// [`Experiment::TITLE`].
+    fn title(&self) -> &'static str;
+    /// [`Experiment::TRIALS`].
+    fn trials(&self) -> Option<usize>;
+    /// [`Experiment::MIN_TRIALS`].
+    fn min_trials(&self) -> usize;
+    /// The fields with their defaults.
+    fn fields(&self) -> Vec<FieldInfo>;
+    /// Sets the given `(name, text)` parameters on the defaults, checks, runs.
+    fn run_with(&self, values: &[(&str, &str)], opts: &RunOptions) -> Result<Finished>;
+    /// Checks that the defaults are in range and that writing every field as the command line
+    /// shows it and reading it back gives the defaults again (so the help's defaults are the
+    /// library's).
+    fn check_defaults(&self) -> Result<()>;
+}
+
+/// The registry entry of experiment `E`.
+pub struct Entry<E>(PhantomData<fn() -> E>);
+
+impl<E> Entry<E> {
+    /// The entry (a zero-size value).
+    pub fn new() -> Self {
+        Entry(PhantomData)
+    }
+}
+
+impl<E> Default for Entry<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E: Experiment> Registered for Entry<E> {
+    fn name(&self) -> &'static str {
+        E::NAME
+    }
+    fn title(&self) -> &'static str {
+        E::TITLE
+    }
+    fn trials(&self) -> Option<usize> {
+        E::TRIALS
+    }
+    fn min_trials(&self) -> usize {
+        E::MIN_TRIALS
+    }
+    fn fields(&self) -> Vec<FieldInfo> {
+        let d = E::default();
+        E::fields().iter().map(|f| f.info(&d)).collect()
+    }
+    fn check_defaults(&self) -> Result<()> {
+        let d = E::default();
+        d.check()?;
+        let mut back = E::default();
+        for f in E::fields() {
+            let text = f.show(&d);
+            if !text.is_empty() {
+                f.set(&mut back, &text)?;
+            }
+        }
+        let (want, got) = (format!("{d:?}"), format!("{back:?}"));
+        if want != got {
+            return Err(Error::invalid(
+                E::NAME,
+                got,
+                format!("the defaults written and read back, {want}"),
+            ));
+        }
+        Ok(())
+    }
+    fn run_with(&self, values: &[(&str, &str)], opts: &RunOptions) -> Result<Finished> {
+        let mut p = E::default();
+        for (name, text) in values {
+            p.set(name, text)?;
+        }
+        let out = execute(&p, opts)?;
+        let figure = p.figure(&out)?;
+        Ok(Finished {
+            output: out.into_tables()?,
+            figure,
+            flags: p.flags(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::registry;
+    use super::*;
+
+    /// Every experiment's defaults are in range and survive the trip through the command line's
+    /// text, field names are unique and none takes a run option's name.
+    #[test]
+    fn every_registered_experiment_keeps_its_contract() {
+        let all = registry();
+        let mut names: Vec<&str> = all.iter().map(|e| e.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "experiment names are unique");
+        let reserved = [
+            "trials",
+            "seed",
+            "threads",
+            "out",
+            "raw",
+            "report",
+            "checkpoint",
+            "time_budget",
+            "quiet",
+            "help",
+        ];
+        for e in &all {
+            e.check_defaults()
+                .unwrap_or_else(|err| panic!("{}: {err}", e.name()));
+            let fields = e.fields();
+            let mut f: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            assert!(
+                f.iter().all(|n| !reserved.contains(n)),
+                "{}: {f:?}",
+                e.name()
+            );
+            f.sort_unstable();
+            f.dedup();
+            assert_eq!(
+                f.len(),
+                fields.len(),
+                "{}: field names are unique",
+                e.name()
+            );
+            assert!(
+                fields
+                    .iter()
+                    .all(|f| !f.help.is_empty() && !f.accepts.is_empty()),
+                "{}: every field has help",
+                e.name()
+            );
+        }
+    }
+
+    #[test]
+    fn bounds_read_as_they_check() {
+        use super::super::molrg_rank::MolrgRank;
+        let mut p = MolrgRank::default();
+        p.set("eta", "1").unwrap();
+        assert!(p.check().is_ok(), "the upper bound of eta is inclusive");
+        p.set("eta", "0").unwrap();
+        let e = p.check().unwrap_err().to_string();
+        assert_eq!(e, "invalid eta = 0: expected a finite number in (0, 1]");
+        assert!(p.set("eta", "inf").is_err(), "not finite");
+        assert!(p.set("snr", "1,,2").is_err(), "an empty list element");
+        p.set("snr", "").unwrap_err();
+        let e = p.set("no_such", "1").unwrap_err().to_string();
+        assert!(e.contains("molrg-rank has ambient, components"), "{e}");
+        p.snr.clear();
+        p.eta = 0.5;
+        let e = p.check().unwrap_err().to_string();
+        assert!(e.starts_with("invalid snr = (empty list)"), "{e}");
+    }
+}
