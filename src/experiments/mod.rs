@@ -24,7 +24,9 @@ macro_rules! experiments {
         $($(#[$attr])* pub mod $module;)*
 
         /// Every experiment, in the order of `difftheory --help`.
+        #[allow(clippy::vec_init_then_push)] // the pushes carry the features' cfg
         pub fn registry() -> Vec<&'static dyn Registered> {
+            // zero-size entries: leaking them allocates nothing
             let mut all: Vec<&'static dyn Registered> = Vec::new();
             $($(#[$attr])* all.push(Box::leak(Box::new(Entry::<$module::$params>::new())));)*
             all
