@@ -839,3 +839,53 @@ fn elementwise_metric_matches_the_all_pairs_sum() {
     let wrong_d = Mat::<f64>::zeros(5, 5);
     assert!(elementwise_l2(train.as_ref(), wrong_d.as_ref()).is_err());
 }
+
+/// `linear-transition` joins memorization and linear-kl on one parameter set: its P(Δ > 0) is
+/// memorization's at the same options (the join keeps rows and numbers), H² is exactly 1 for
+/// n <= d and falls from n = 10 to 400 while P(Δ > 0) rises from 0 (d = 5, 40 trials, seed 3;
+/// P(Δ > 0) at n = 3 is 0 in every trial: a generated cloud at n < d sits on the training points).
+/// About 2 s in the dev profile.
+#[test]
+fn linear_transition_puts_both_curves_on_one_parameter_set() {
+    use difftheory::experiments::linear_transition::{self, LinearTransition};
+    use difftheory::experiments::memorization::{self, Memorization};
+    use difftheory::experiments::RunOptions;
+    use difftheory::sweep::{f64_column, Progress};
+    let p = LinearTransition {
+        d: 5,
+        n: vec![3, 10, 40, 400],
+        n_orig: 300,
+        ..Default::default()
+    };
+    let opts = RunOptions::new(40, 3).progress(Progress::Off);
+    let out = linear_transition::run(&p, &opts).unwrap();
+    let col = |c: &str| f64_column(&out.summary, c).unwrap();
+    assert_eq!(col("n"), vec![3.0, 10.0, 40.0, 400.0]);
+    let mem = memorization::run(
+        &Memorization {
+            d: vec![5],
+            n: p.n.clone(),
+            n_orig: 300,
+            t: p.t,
+            lambda: p.lambda,
+            sigma: p.sigma,
+            mu: p.mu,
+        },
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        col("p_gen_closer"),
+        f64_column(&mem.summary, "p_gen_closer").unwrap()
+    );
+    let (pg, h2) = (col("p_gen_closer"), col("hellinger2_mc"));
+    assert_eq!(h2[0], 1.0, "n <= d: p_gen is singular");
+    assert!(h2[1] > h2[2] && h2[2] > h2[3], "H² falls with n: {h2:?}");
+    assert_eq!(pg[0], 0.0);
+    assert!(pg[3] > pg[0], "P(Δ > 0) rises: {pg:?}");
+    assert_eq!(out.notes.len(), 1);
+    assert!(linear_transition::figure(&out.summary)
+        .unwrap()
+        .to_json()
+        .contains("H²(p_orig, p_gen)"));
+}

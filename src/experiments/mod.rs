@@ -38,6 +38,7 @@ experiments! {
     gaussian_kl::GaussianKl,
     linear_kl::LinearKl,
     memorization::Memorization,
+    linear_transition::LinearTransition,
     mixing_time::MixingTime,
     #[cfg(feature = "torch")]
     pixel_memorization::PixelMemorization,
