@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: set everything up, then
 #   1. cargo test with every feature CI can build (torch on the CPU-only libtorch),
-#   2. the notebook-runner tests (deliberately broken notebooks must fail, a clean one pass),
-#   3. every notebook in notebooks/ executed headlessly on the project's kernel at the small size,
+#   2. cargo doc with every warning an error (broken links, undocumented public items),
+#   3. the notebook-runner tests (deliberately broken notebooks must fail, a clean one pass),
+#   4. every notebook in notebooks/ executed headlessly on the project's kernel at the small size,
 #      failing on any cell error; the executed notebooks and HTML reports land in reports/.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +33,9 @@ source scripts/env.sh
 
 stamp "cargo test --all-features"
 cargo test --all-features --locked
+
+stamp "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --locked
 
 stamp "notebook runner tests"
 "$DT_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_notebook_runner.py

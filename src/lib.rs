@@ -34,6 +34,8 @@
 //! Names in code font without a link need the `torch` feature. Every experiment follows one
 //! [contract](experiments::contract) and is listed in [`experiments::registry`].
 
+#![warn(missing_docs)]
+
 pub mod cli;
 #[cfg(feature = "torch")]
 pub mod diffusion;

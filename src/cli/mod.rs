@@ -1,5 +1,5 @@
 //! The `difftheory` command line: one subcommand per registered experiment, all of one shape
-//! ([`experiment`]), beside the model tools (train, sample, invert, edit, ...).
+//! (`cli::experiment`), beside the model tools (train, sample, invert, edit, ...).
 //!
 //! `difftheory <experiment> [--<param> v | --<param> v1,v2,...] [--trials N] [--seed N]
 //! [--out FILE.csv|.parquet|.json] [--raw FILE] [--report FILE.html] [--checkpoint DIR]

@@ -1,5 +1,5 @@
 //! `absorption`: the exact reverse SDE of an empirical measure lands on its points with equal
-//! frequencies (paper 002's table: five points uniform on [0,1]², 10⁴ paths from N(0, I₂), T = 10,
+//! frequencies (paper 002's table: five points uniform on \[0,1\]², 10⁴ paths from N(0, I₂), T = 10,
 //! power schedule `t_k = 10 (k/99)^5`, reported 0.2086 / 0.1924 / 0.2092 / 0.1977 / 0.1921 against
 //! the theory's 0.2 each).
 //!
@@ -21,7 +21,7 @@ use crate::sweep::{frame, Grid, Record, Sweep, Value};
 /// Parameters of the absorption run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Absorption {
-    /// Number of points, drawn uniformly on [0,1]².
+    /// Number of points, drawn uniformly on \[0,1\]².
     pub points: usize,
     /// Number of reverse paths.
     pub paths: usize,
@@ -76,7 +76,7 @@ impl Experiment for Absorption {
     }
 }
 
-/// The points: uniform on [0,1]², from the seed.
+/// The points: uniform on \[0,1\]², from the seed.
 pub fn draw_points(n: usize, seed: u64) -> Vec<Vec<f64>> {
     let mut rng = rng_from_seed(task_seed(seed, u64::MAX));
     (0..n)

@@ -5,7 +5,7 @@
 //! kl_inf, kl_mean_part_mc, kl_cov_part_mc, hellinger2_mc`, then `kl_mean_part_pred,
 //! kl_cov_part_pred, hellinger2_pred, hellinger2_mc_sem, kl_pred_leading, q, tail_dominated`
 //! (1.0 when a trial had det W < 0 or carried > 1 % of the KL sum: the mean is then not an
-//! estimate of the bulk value; read the median). E[KL] is infinite for every finite n: `kl_pred` is
+//! estimate of the bulk value; read the median). E\[KL\] is infinite for every finite n: `kl_pred` is
 //! the bulk value, accurate for `q < 0.35`, and `∞` for `q ≥ 1` or n < d + 7.
 
 use super::contract::field;

@@ -1,6 +1,6 @@
 //! Experiments: a closed form and its Monte Carlo run over a grid, returning tidy frames.
 //!
-//! Every experiment follows one [contract](contract): a parameter struct implementing
+//! Every experiment follows one [`contract`]: a parameter struct implementing
 //! [`Experiment`] (defaults in its `Default`, ranges and help in its
 //! [`fields`](Experiment::fields)), run with the [`RunOptions`] shared by all, returning an
 //! [`ExperimentOutput`] (or a richer type that reduces to one) with the per-replicate frame and the

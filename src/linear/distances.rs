@@ -72,7 +72,7 @@ impl Divergences {
 /// of S and a blocked `G⁻¹` (d³/3 + ≈ d³/3); the sign of det W from a Cholesky of the symmetric
 /// part `(W + Wᵀ)/2` where that is positive definite (d³/3; then det W > 0), else from an LU of W
 /// (2d³/3); one Cholesky of Σ̄ (d³/3): `≈ 2.5d³` flops at d = 100, in buffers kept per thread
-/// ([`DivergenceWork`]). Where S is too badly conditioned for G to give `tr S⁻¹` to
+/// (`DivergenceWork`). Where S is too badly conditioned for G to give `tr S⁻¹` to
 /// [`GRAM_REL_ERR`] (checked through `cond S ≤ tr S·tr S⁻¹`), everything but Σ̄ is taken from the
 /// LU of W instead, as `W⁻¹ = U⁻¹L⁻¹` (≈ 1.5d³ more).
 /// Singular W: `KL = ∞`, `H² = 1`.

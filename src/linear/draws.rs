@@ -6,11 +6,11 @@
 //! A trial's stream is [`trial_stream`] (Xoshiro256++ seeded from the sweep's generator). From it,
 //! in this order:
 //!
-//! 1. [`bidiagonal`]: B row by row, `B_ii = χ_{m−i}`, then `B_{i,i+1} = χ_{d−1−i}` (0 in the last row);
-//! 2. [`xi`]: Ξ′, d × d iid N(0, 1), column by column (rows in order within a column);
-//! 3. [`tail`]: `χ²_{(m−d)d}` (0 when m = d), then ḡ, then z̄, each d iid N(0, 1/n).
+//! 1. `bidiagonal`: B row by row, `B_ii = χ_{m−i}`, then `B_{i,i+1} = χ_{d−1−i}` (0 in the last row);
+//! 2. `xi`: Ξ′, d × d iid N(0, 1), column by column (rows in order within a column);
+//! 3. `tail`: `χ²_{(m−d)d}` (0 when m = d), then ḡ, then z̄, each d iid N(0, 1/n).
 //!
-//! [`xi`] draws for several streams at once, element by element across the streams (independent
+//! `xi` draws for several streams at once, element by element across the streams (independent
 //! generator chains overlap in the CPU); each stream still sees the order above.
 
 use rand::{Rng, SeedableRng};

@@ -19,7 +19,7 @@
 //! Gaussian KDE is a sum of Gaussian overlaps ([`distances::L2Parts`]); the element-wise metric of
 //! the non-linear experiments is [`distances::elementwise_l2`].
 //!
-//! # The prediction ([`prediction`])
+//! # The prediction ([`mod@prediction`])
 //! Everything depends on `(d, n, κ²)` only, `κ² = s²/(a²σ²)`, `r = 1/(1+κ²)` (μ and the overall
 //! scale drop out: the pipeline is translation- and scale-equivariant).
 //!
@@ -55,7 +55,7 @@
 //! O(1/n) terms from σ̂² (τ ~ χ²_{md}/(md)). [`prediction::prediction`] has the full formula.
 //!
 //! # Where it holds — and the heavy tail
-//! **E[KL] is infinite for every finite n**: `tr Σ_g⁻¹ ∝ ‖W⁻¹‖²_F` and the smallest singular
+//! **E\[KL\] is infinite for every finite n**: `tr Σ_g⁻¹ ∝ ‖W⁻¹‖²_F` and the smallest singular
 //! value of W has a positive density at 0, so `P(tr(WWᵀ)⁻¹ > t) ~ c/√t`. The prediction is the bulk
 //! value a finite Monte Carlo sees when near-singular draws are rare (`N·P(near-singular) ≪ 1`).
 //! The controlling parameter is q, not n/d: the prediction is within ~2 s.e. of a tail-free MC

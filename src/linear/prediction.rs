@@ -1,4 +1,4 @@
-//! The deterministic-equivalence prediction of E[KL] (and its parts) and E[H²] for the linear
+//! The deterministic-equivalence prediction of E\[KL\] (and its parts) and E\[H²\] for the linear
 //! denoiser, as a function of `(d, n, κ²)`; derivation in the [module docs](super).
 //!
 //! Notation: `m = n − 1`, `u = n − d − 1`; inverse-Wishart moments for `Q ~ Wishart(m, I_d)`:
@@ -20,13 +20,13 @@ pub struct Prediction {
     pub kappa2: f64,
     /// The resummation parameter `q = κ² d/(n − d − 2)` (∞ when n ≤ d + 2).
     pub q: f64,
-    /// Bulk E[KL] (∞ when n < d + 7 or q ≥ 1: no prediction).
+    /// Bulk E\[KL\] (∞ when n < d + 7 or q ≥ 1: no prediction).
     pub kl: f64,
-    /// Bulk E[KL_mean].
+    /// Bulk E\[KL_mean\].
     pub kl_mean: f64,
-    /// Bulk E[KL_cov].
+    /// Bulk E\[KL_cov\].
     pub kl_cov: f64,
-    /// E[H²] (NaN where the expansion does not hold).
+    /// E\[H²\] (NaN where the expansion does not hold).
     pub h2: f64,
     /// `KL_∞ = (d/2)[κ² − ln(1+κ²)]`: the n → ∞ limit.
     pub kl_inf: f64,
@@ -42,7 +42,7 @@ impl Prediction {
 }
 
 /// `KL_∞ = (d/2)[κ² − ln(1+κ²)]`: the KL of `N(μ1, σ²I)` from the population denoiser's output
-/// `N(μ1, σ²I/(1+κ²))` (`W_pop = (r/a)I`), the n → ∞ limit of E[KL].
+/// `N(μ1, σ²I/(1+κ²))` (`W_pop = (r/a)I`), the n → ∞ limit of E\[KL\].
 ///
 /// ```
 /// use difftheory::linear::prediction::kl_infinity;
