@@ -15,7 +15,8 @@ use crate::linear::lanes::{trials_reduced, LANES};
 use crate::linear::monte_carlo::{trial, McSummary, Sampler};
 use crate::linear::{prediction, prediction_leading, Divergences, KlParts, LinearParams};
 use crate::plot::{prediction_vs_mc, Figure, FigureSpec, McColumns};
-use crate::sweep::{f64_column, with_columns, Grid, Record, Sweep, Task};
+use crate::sweep::{f64_column, frame, with_columns, Grid, Point, Record, Sweep, SweepResult, Value};
+use polars::prelude::DataFrame;
 
 /// The sweep axes and fixed settings of `linear-kl` (trials: [`RunOptions::trials`], at least 2).
 #[derive(Debug, Clone, PartialEq)]
@@ -85,17 +86,6 @@ impl Experiment for LinearKl {
 pub fn run(grid: &LinearKl, opts: &RunOptions) -> Result<ExperimentOutput> {
     grid.check()?;
     let before = crate::linear::lanes::kernel_counts();
-    for &d in &grid.d {
-        for &n in &grid.n {
-            for &t in &grid.t {
-                for &l in &grid.lambda {
-                    for &s in &grid.sigma {
-                        LinearParams::new(d, n, t, l, s, grid.mu)?;
-                    }
-                }
-            }
-        }
-    }
     super::check_trials::<LinearKl>(opts)?;
     let g = Grid::new()
         .axis("d", grid.d.iter().copied())
@@ -103,30 +93,28 @@ pub fn run(grid: &LinearKl, opts: &RunOptions) -> Result<ExperimentOutput> {
         .axis("t", grid.t.iter().copied())
         .axis("lambda", grid.lambda.iter().copied())
         .axis("sigma", grid.sigma.iter().copied());
+    // validate every grid point before any work starts
+    for i in 0..g.len() {
+        params_at(&g.point(i), grid.mu)?;
+    }
     let (mu, sampler) = (grid.mu, grid.sampler);
-    let params = |task: &Task<'_>| {
-        LinearParams::new(
-            task.point.usize("d")?,
-            task.point.usize("n")?,
-            task.point.f64("t")?,
-            task.point.f64("lambda")?,
-            task.point.f64("sigma")?,
-            mu,
-        )
-    };
     let sweep = opts.apply(Sweep::new(g).label("linear-kl"));
     let out = match sampler {
         // LANES replicates of a point per task, each on its own seed (crate::linear::lanes)
         Sampler::Reduced => sweep.run_batched(LANES, |tasks| {
-            let p = params(&tasks[0])?;
+            let p = params_at(tasks[0].point, mu)?;
             let mut rngs: Vec<_> = tasks.iter().map(|t| t.rng()).collect();
             Ok(trials_reduced(&p, &mut rngs)?.iter().map(record).collect())
         })?,
-        Sampler::Raw => {
-            sweep.run(|task| Ok(record(&trial(&params(task)?, sampler, &mut task.rng())?)))?
-        }
+        Sampler::Raw => sweep.run(|task| {
+            Ok(record(&trial(
+                &params_at(task.point, mu)?,
+                sampler,
+                &mut task.rng(),
+            )?))
+        })?,
     };
-    let summary = summary(&out.frame, mu)?;
+    let summary = summary(&sweep, &out, mu)?;
     let raw = with_columns(
         &out.frame,
         &[
@@ -175,23 +163,24 @@ fn record(dv: &Divergences) -> Record {
         .with("det_sign", dv.det_sign)
 }
 
-/// Groups the per-trial frame by grid point (rows of a point are contiguous, in task order).
-fn summary(frame: &polars::prelude::DataFrame, mu: f64) -> Result<polars::prelude::DataFrame> {
-    let keys: Vec<Vec<f64>> = KEYS
-        .iter()
-        .map(|k| f64_column(frame, k))
-        .collect::<Result<_>>()?;
+/// The model at a grid point.
+fn params_at(point: &Point, mu: f64) -> Result<LinearParams> {
+    LinearParams::new(
+        point.usize("d")?,
+        point.usize("n")?,
+        point.f64("t")?,
+        point.f64("lambda")?,
+        point.f64("sigma")?,
+        mu,
+    )
+}
+
+/// One row per grid point: its trials' Monte Carlo summary beside the prediction of its model.
+fn summary(sweep: &Sweep, out: &SweepResult, mu: f64) -> Result<DataFrame> {
     let cols: Vec<Vec<f64>> = ["kl_mean_part", "kl_cov_part", "hellinger2", "det_sign"]
         .iter()
-        .map(|k| f64_column(frame, k))
+        .map(|k| f64_column(&out.frame, k))
         .collect::<Result<_>>()?;
-    let mut starts = vec![0usize];
-    for row in 1..frame.height() {
-        if keys.iter().any(|k| k[row] != k[row - 1]) {
-            starts.push(row);
-        }
-    }
-    starts.push(frame.height());
     let names = [
         "trials",
         "kl_mc",
@@ -210,17 +199,14 @@ fn summary(frame: &polars::prelude::DataFrame, mu: f64) -> Result<polars::prelud
         "q",
         "tail_dominated",
     ];
-    let mut out: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut key_rows: Vec<Vec<f64>> = vec![Vec::new(); KEYS.len()];
-    for w in starts.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        if a == b {
-            continue;
+    let mut rows: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut keys: Vec<Vec<Value>> = vec![Vec::new(); KEYS.len()];
+    for (point, range) in sweep.point_rows(out)? {
+        for (k, key) in keys.iter_mut().zip(KEYS) {
+            k.push(point.get(key)?.clone());
         }
-        for (k, kr) in keys.iter().zip(key_rows.iter_mut()) {
-            kr.push(k[a]);
-        }
-        let ts: Vec<Divergences> = (a..b)
+        let trials: Vec<Divergences> = range
+            .clone()
             .map(|i| Divergences {
                 kl: KlParts {
                     mean: cols[0][i],
@@ -230,19 +216,11 @@ fn summary(frame: &polars::prelude::DataFrame, mu: f64) -> Result<polars::prelud
                 det_sign: cols[3][i],
             })
             .collect();
-        let mc = McSummary::from_trials(&ts)?;
-        let p = LinearParams::new(
-            keys[0][a] as usize,
-            keys[1][a] as usize,
-            keys[2][a],
-            keys[3][a],
-            keys[4][a],
-            mu,
-        )?;
-        let pred = prediction(&p);
-        let lead = prediction_leading(&p);
+        let mc = McSummary::from_trials(&trials)?;
+        let p = params_at(&point, mu)?;
+        let (pred, lead) = (prediction(&p), prediction_leading(&p));
         let row = [
-            (b - a) as f64,
+            range.len() as f64,
             mc.kl.mean,
             mc.kl.sem,
             mc.kl_median,
@@ -259,36 +237,18 @@ fn summary(frame: &polars::prelude::DataFrame, mu: f64) -> Result<polars::prelud
             pred.q,
             if mc.tail_dominated() { 1.0 } else { 0.0 },
         ];
-        for (o, v) in out.iter_mut().zip(row) {
-            o.push(v);
+        for (column, v) in rows.iter_mut().zip(row) {
+            column.push(v);
         }
     }
-    let mut f = crate::sweep::frame(vec![
-        ("d", to_int(&key_rows[0])),
-        ("n", to_int(&key_rows[1])),
-        ("t", to_val(&key_rows[2])),
-        ("lambda", to_val(&key_rows[3])),
-        ("sigma", to_val(&key_rows[4])),
-        ("trials", to_int(&out[0])),
-    ])?;
-    let new: Vec<(&str, Vec<f64>)> = names[1..]
-        .iter()
-        .zip(out.into_iter().skip(1))
-        .map(|(n, v)| (*n, v))
-        .collect();
-    let keep: Vec<&str> = ["d", "n", "t", "lambda", "sigma", "trials"].to_vec();
-    f = with_columns(&f, &keep, new)?;
-    Ok(f)
-}
-
-fn to_int(v: &[f64]) -> Vec<crate::sweep::Value> {
-    v.iter()
-        .map(|&x| crate::sweep::Value::Int(x as i64))
-        .collect()
-}
-
-fn to_val(v: &[f64]) -> Vec<crate::sweep::Value> {
-    v.iter().map(|&x| x.into()).collect()
+    let trials: Vec<Value> = rows[0].iter().map(|&t| Value::Int(t as i64)).collect();
+    let mut key_columns: Vec<(&str, Vec<Value>)> = KEYS.iter().copied().zip(keys).collect();
+    key_columns.push(("trials", trials));
+    let f = frame(key_columns)?;
+    let mut keep: Vec<&str> = KEYS.to_vec();
+    keep.push("trials");
+    let new: Vec<(&str, Vec<f64>)> = names[1..].iter().copied().zip(rows.into_iter().skip(1)).collect();
+    with_columns(&f, &keep, new)
 }
 
 /// Prediction as a line, Monte Carlo as points with ±2 s.e., against n (log axis), one series

@@ -291,10 +291,10 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
     // core. Trials take up to seconds, so chunks of at least `MIN_CHUNK` tasks lose little on a
     // resume and keep every core busy; the size depends on the grid only, never on the threads.
     let tasks = g.len() * opts.trials;
-    let out = opts
+    let sweep = opts
         .apply(Sweep::new(g).label("rf-generalization"))
-        .chunk_size(MIN_CHUNK.max(tasks.div_ceil(64)))
-        .run(|task| {
+        .chunk_size(MIN_CHUNK.max(tasks.div_ceil(64)));
+    let out = sweep.run(|task| {
             let trial = Trial::run(
                 task.point.usize("d")?,
                 task.point.usize("n")?,
@@ -339,27 +339,20 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
         }
     }
     let raw = records_frame(&long)?;
-    // summary: group rows by the grid point, in order of first appearance
-    let mut groups: Vec<(Vec<f64>, Vec<usize>)> = Vec::new();
-    for r in 0..rows {
-        let key: Vec<f64> = key_cols.iter().map(|c| c[r]).collect();
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(r),
-            None => groups.push((key, vec![r])),
-        }
-    }
+    // summary: one row per grid point, from its trials' rows
+    let groups = sweep.point_rows(&out)?;
     let mut summary_rows = Vec::with_capacity(groups.len());
-    for (key, members) in &groups {
+    for (point, members) in groups {
         let mean_curve: Vec<f64> = gaps
             .iter()
-            .map(|g| members.iter().map(|&r| g[r]).sum::<f64>() / members.len() as f64)
+            .map(|g| members.clone().map(|r| g[r]).sum::<f64>() / members.len() as f64)
             .collect();
         let best = mean_curve
             .iter()
             .enumerate()
             .fold(0, |b, (i, v)| if *v < mean_curve[b] { i } else { b });
         let at = |i: usize| -> (f64, f64) {
-            let xs: Vec<f64> = members.iter().map(|&r| gaps[i][r]).collect();
+            let xs: Vec<f64> = members.clone().map(|r| gaps[i][r]).collect();
             match mean_sem(&xs) {
                 Ok(e) => (e.mean, e.sem),
                 Err(_) => (xs[0], f64::NAN),
@@ -369,10 +362,10 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
         let (gf, gfs) = at(taus.len() - 1);
         summary_rows.push(
             Record::new()
-                .with("d", key[0] as i64)
-                .with("n", key[1] as i64)
-                .with("features", key[2] as i64)
-                .with("mode_distance", key[3])
+                .with("d", point.usize("d")?)
+                .with("n", point.usize("n")?)
+                .with("features", point.usize("features")?)
+                .with("mode_distance", point.f64("mode_distance")?)
                 .with("trials", members.len() as i64)
                 .with("best_time", taus[best])
                 .with("gap_at_best", gb)

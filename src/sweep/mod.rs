@@ -26,18 +26,21 @@
 //! ```
 
 mod checkpoint;
+mod frames;
 mod grid;
 mod io;
 mod progress;
 mod summary;
 mod value;
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use polars::prelude::{Column, DataFrame};
 use rayon::prelude::*;
 
+pub use frames::{frame, records_frame, rows_where, with_columns};
 pub use grid::{Axis, Grid, Point};
 pub use io::{read_frame, write_frame, FrameFormat};
 pub use progress::{progress_line, Progress};
@@ -47,6 +50,7 @@ pub use value::{f64_column, Value};
 use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed, SimRng};
 use checkpoint::Checkpoint;
+use frames::{concat, record_columns};
 pub(crate) use progress::Reporter;
 use value::column_from_values;
 
@@ -225,6 +229,45 @@ impl Sweep {
             "base_seed": self.base_seed,
             "chunk_size": self.effective_chunk_size(),
         })
+    }
+
+    /// The rows of each grid point in `result.frame` (a result of this sweep), in grid order:
+    /// `(point, rows)`. The frame holds the finished tasks in task order, and a sweep finishes a
+    /// prefix of its tasks (chunks run one after another), so point i owns the rows from
+    /// `i · replicates` on, as many as it finished; points without rows are left out. A frame not
+    /// laid out that way (its `replicate` column says) is an error.
+    ///
+    /// ```
+    /// use difftheory::sweep::{Grid, Record, Sweep, Progress};
+    /// let s = Sweep::new(Grid::new().axis("k", [1usize, 2, 3])).replicates(2).progress(Progress::Off);
+    /// let out = s.run(|t| Ok(Record::new().with("y", t.index))).unwrap();
+    /// let groups = s.point_rows(&out).unwrap();
+    /// assert_eq!(groups[2].0.usize("k").unwrap(), 3);
+    /// assert_eq!(groups[2].1, 4..6);
+    /// ```
+    pub fn point_rows(&self, result: &SweepResult) -> Result<Vec<(Point, Range<usize>)>> {
+        let rows = result.frame.height();
+        if rows > 0 {
+            let replicate = f64_column(&result.frame, "replicate")?;
+            if let Some(r) = (0..rows).find(|&r| replicate[r] as usize != r % self.replicates) {
+                return Err(Error::invalid(
+                    "frame",
+                    format!("row {r}"),
+                    format!(
+                        "not this sweep's result: rows in task order with {} replicates per point",
+                        self.replicates
+                    ),
+                ));
+            }
+        }
+        Ok((0..self.grid.len())
+            .map(|i| (i, i * self.replicates))
+            .take_while(|&(_, a)| a < rows)
+            .map(|(i, a)| {
+                let b = ((i + 1) * self.replicates).min(rows);
+                (self.grid.point(i), a..b)
+            })
+            .collect())
     }
 
     /// Runs `task` for every (grid point, replicate); see the module docs.
@@ -462,132 +505,4 @@ impl Sweep {
         cols.extend(record_columns(&names, &records)?);
         Ok(DataFrame::new(rows.len(), cols)?)
     }
-}
-
-/// One column per name of `names`, cell k of each record (all records have these names in order).
-fn record_columns(names: &[&str], records: &[&Record]) -> Result<Vec<Column>> {
-    names
-        .iter()
-        .enumerate()
-        .map(|(k, name)| {
-            let refs: Vec<&Value> = records.iter().map(|r| &r.cells[k].1).collect();
-            column_from_values(name, &refs)
-        })
-        .collect()
-}
-
-/// A frame with one row per record (every record with the same columns in the same order): the
-/// way to build a table row by row outside a sweep.
-///
-/// ```
-/// use difftheory::sweep::{records_frame, Record};
-/// let rows = vec![Record::new().with("k", 0).with("y", 0.5), Record::new().with("k", 1).with("y", 1.5)];
-/// assert_eq!(records_frame(&rows).unwrap().shape(), (2, 2));
-/// assert!(records_frame(&[Record::new().with("k", 0), Record::new().with("j", 1)]).is_err());
-/// ```
-pub fn records_frame(records: &[Record]) -> Result<DataFrame> {
-    let Some(first) = records.first() else {
-        return Ok(DataFrame::empty());
-    };
-    let names: Vec<&str> = first.iter().map(|(n, _)| n).collect();
-    for (i, r) in records.iter().enumerate() {
-        let these: Vec<&str> = r.iter().map(|(n, _)| n).collect();
-        if these != names {
-            return Err(Error::invalid(
-                "record",
-                format!("[{}]", these.join(", ")),
-                format!(
-                    "every row needs the columns [{}] in that order (row {i} differs)",
-                    names.join(", ")
-                ),
-            ));
-        }
-    }
-    let refs: Vec<&Record> = records.iter().collect();
-    Ok(DataFrame::new(
-        records.len(),
-        record_columns(&names, &refs)?,
-    )?)
-}
-
-fn concat(frames: Vec<DataFrame>) -> Result<DataFrame> {
-    let mut it = frames.into_iter().filter(|f| f.width() > 0);
-    let Some(mut out) = it.next() else {
-        return Ok(DataFrame::empty());
-    };
-    for f in it {
-        out.vstack_mut_owned(f)?;
-    }
-    out.rechunk_mut();
-    Ok(out)
-}
-
-/// A frame from named columns of cells (each column of one kind, all of one length).
-///
-/// ```
-/// use difftheory::sweep::{frame, Value};
-/// let f = frame(vec![("k", vec![Value::Int(0), Value::Int(1)]), ("y", vec![0.5.into(), 1.5.into()])]).unwrap();
-/// assert_eq!(f.shape(), (2, 2));
-/// ```
-pub fn frame(columns: Vec<(&str, Vec<Value>)>) -> Result<DataFrame> {
-    let height = columns.first().map(|c| c.1.len()).unwrap_or(0);
-    let mut cols = Vec::with_capacity(columns.len());
-    for (name, cells) in &columns {
-        if cells.len() != height {
-            return Err(Error::invalid(
-                *name,
-                cells.len(),
-                format!("every column needs {height} rows"),
-            ));
-        }
-        let refs: Vec<&Value> = cells.iter().collect();
-        cols.push(column_from_values(name, &refs)?);
-    }
-    Ok(DataFrame::new(height, cols)?)
-}
-
-/// A new frame made of the columns `keep` of `frame` followed by the computed columns `new`
-/// (each as long as the frame). The way experiments build their summary tables.
-pub fn with_columns(
-    frame: &DataFrame,
-    keep: &[&str],
-    new: Vec<(&str, Vec<f64>)>,
-) -> Result<DataFrame> {
-    let mut cols: Vec<Column> = Vec::with_capacity(keep.len() + new.len());
-    for k in keep {
-        cols.push(frame.column(k)?.clone());
-    }
-    for (name, v) in new {
-        if v.len() != frame.height() {
-            return Err(Error::invalid(
-                name,
-                v.len(),
-                format!("a new column needs {} rows", frame.height()),
-            ));
-        }
-        cols.push(Column::new(name.into(), v));
-    }
-    Ok(DataFrame::new(frame.height(), cols)?)
-}
-
-/// The rows of `frame` whose column `column` equals `value` (for instance one data set's rows of a
-/// run over several).
-///
-/// ```
-/// use difftheory::sweep::{frame, rows_where, Value};
-/// let f = frame(vec![("data", vec!["line".into(), "spiral".into(), "line".into()]), ("y", vec![1.0.into(), 2.0.into(), 3.0.into()])]).unwrap();
-/// assert_eq!(rows_where(&f, "data", "line").unwrap().height(), 2);
-/// ```
-pub fn rows_where(frame: &DataFrame, column: &str, value: impl Into<Value>) -> Result<DataFrame> {
-    let want = value.into();
-    let col = frame
-        .column(column)
-        .map_err(|_| Error::invalid("column", column, "no such column in the frame"))?;
-    let mut mask = Vec::with_capacity(frame.height());
-    for i in 0..frame.height() {
-        mask.push(Value::from_any(col.get(i)?) == want);
-    }
-    use polars::prelude::{BooleanChunked, NewChunkedArray};
-    let mask = BooleanChunked::from_slice("mask".into(), &mask);
-    Ok(frame.filter(&mask)?)
 }
