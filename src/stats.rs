@@ -159,3 +159,59 @@ pub fn loglog_fit(x: &[f64], y: &[f64]) -> Result<LineFit> {
     let ly: Vec<f64> = y.iter().map(|v| v.ln()).collect();
     fit_line(&lx, &ly)
 }
+
+/// A fitted exponent `y ∝ x^slope` with its 95% confidence interval (`slope ± t·s.e.`, Student `t`
+/// with `points − 2` degrees of freedom).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exponent {
+    /// Least-squares slope of `ln y` on `ln x`.
+    pub slope: f64,
+    /// Standard error of the slope.
+    pub slope_se: f64,
+    /// Lower end of the 95% interval.
+    pub ci_low: f64,
+    /// Upper end of the 95% interval.
+    pub ci_high: f64,
+    /// Points in the fit.
+    pub points: usize,
+}
+
+/// Two-sided 97.5% Student-t quantiles for 1..=10 degrees of freedom (then 1.96 beyond 30).
+fn student_t975(dof: usize) -> f64 {
+    const T: [f64; 10] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    ];
+    match dof {
+        0 => f64::NAN,
+        1..=10 => T[dof - 1],
+        11..=20 => 2.2 - (dof as f64 - 11.0) * 0.0125,
+        21..=30 => 2.08 - (dof as f64 - 21.0) * 0.004,
+        _ => 1.96,
+    }
+}
+
+/// The exponent of `y` in `x` on log–log axes with its 95% interval.
+///
+/// ```
+/// use difftheory::stats::fit_exponent;
+/// let x = [1.0, 2.0, 4.0, 8.0];
+/// let y: Vec<f64> = x.iter().map(|v: &f64| 3.0 * v.powf(-0.4)).collect();
+/// let e = fit_exponent(&x, &y).unwrap();
+/// assert!((e.slope + 0.4).abs() < 1e-12 && e.ci_low <= e.slope && e.slope <= e.ci_high);
+/// ```
+pub fn fit_exponent(x: &[f64], y: &[f64]) -> Result<Exponent> {
+    let fit = loglog_fit(x, y)?;
+    let t = student_t975(x.len().saturating_sub(2));
+    let half = if fit.slope_se.is_finite() {
+        t * fit.slope_se
+    } else {
+        f64::NAN
+    };
+    Ok(Exponent {
+        slope: fit.slope,
+        slope_se: fit.slope_se,
+        ci_low: fit.slope - half,
+        ci_high: fit.slope + half,
+        points: x.len(),
+    })
+}
