@@ -76,6 +76,27 @@ pub struct Field<P> {
 }
 
 impl<P: 'static> Field<P> {
+    fn build(
+        (name, help, expected): (&'static str, &'static str, String),
+        (list, optional): (bool, bool),
+        show: Show<P>,
+        numbers: Numbers<P>,
+        set: Set<P>,
+    ) -> Self {
+        Self {
+            name,
+            help,
+            expected,
+            list,
+            optional,
+            lo: None,
+            hi: None,
+            show,
+            numbers,
+            set,
+        }
+    }
+
     /// A parameter holding one value.
     pub fn one<T: Scalar>(
         name: &'static str,
@@ -83,21 +104,16 @@ impl<P: 'static> Field<P> {
         get: fn(&P) -> &T,
         get_mut: fn(&mut P) -> &mut T,
     ) -> Self {
-        Self {
-            name,
-            help,
-            expected: T::expected(false),
-            list: false,
-            optional: false,
-            lo: None,
-            hi: None,
-            show: Box::new(move |p| get(p).show_one()),
-            numbers: Box::new(move |p| Some(get(p).number().into_iter().collect())),
-            set: Box::new(move |p, s| {
+        Self::build(
+            (name, help, T::expected(false)),
+            (false, false),
+            Box::new(move |p| get(p).show_one()),
+            Box::new(move |p| Some(get(p).number().into_iter().collect())),
+            Box::new(move |p, s| {
                 *get_mut(p) = T::parse_one(s).ok_or(())?;
                 Ok(())
             }),
-        }
+        )
     }
 
     /// A sweep axis: one or more values, written `v1,v2,...`.
@@ -107,23 +123,18 @@ impl<P: 'static> Field<P> {
         get: fn(&P) -> &Vec<T>,
         get_mut: fn(&mut P) -> &mut Vec<T>,
     ) -> Self {
-        Self {
-            name,
-            help,
-            expected: T::expected(true),
-            list: true,
-            optional: false,
-            lo: None,
-            hi: None,
-            show: Box::new(move |p| {
+        Self::build(
+            (name, help, T::expected(true)),
+            (true, false),
+            Box::new(move |p| {
                 let v: Vec<String> = get(p).iter().map(Scalar::show_one).collect();
                 v.join(",")
             }),
-            numbers: Box::new(move |p| {
+            Box::new(move |p| {
                 let v = get(p);
                 (!v.is_empty()).then(|| v.iter().filter_map(Scalar::number).collect())
             }),
-            set: Box::new(move |p, s| {
+            Box::new(move |p, s| {
                 let v = s
                     .split(',')
                     .map(T::parse_one)
@@ -132,7 +143,7 @@ impl<P: 'static> Field<P> {
                 *get_mut(p) = v;
                 Ok(())
             }),
-        }
+        )
     }
 
     /// A parameter that may be absent (`None` unless given).
@@ -142,21 +153,16 @@ impl<P: 'static> Field<P> {
         get: fn(&P) -> &Option<T>,
         get_mut: fn(&mut P) -> &mut Option<T>,
     ) -> Self {
-        Self {
-            name,
-            help,
-            expected: T::expected(false),
-            list: false,
-            optional: true,
-            lo: None,
-            hi: None,
-            show: Box::new(move |p| get(p).as_ref().map(Scalar::show_one).unwrap_or_default()),
-            numbers: Box::new(move |p| Some(get(p).iter().filter_map(Scalar::number).collect())),
-            set: Box::new(move |p, s| {
+        Self::build(
+            (name, help, T::expected(false)),
+            (false, true),
+            Box::new(move |p| get(p).as_ref().map(Scalar::show_one).unwrap_or_default()),
+            Box::new(move |p| Some(get(p).iter().filter_map(Scalar::number).collect())),
+            Box::new(move |p, s| {
                 *get_mut(p) = Some(T::parse_one(s).ok_or(())?);
                 Ok(())
             }),
-        }
+        )
     }
 
     /// Every value must be `>= lo`.
