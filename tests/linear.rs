@@ -851,29 +851,20 @@ fn linear_transition_puts_both_curves_on_one_parameter_set() {
     use difftheory::experiments::memorization::{self, Memorization};
     use difftheory::experiments::RunOptions;
     use difftheory::sweep::{f64_column, Progress};
-    let p = LinearTransition {
-        d: 5,
+    let model = Memorization {
+        d: vec![5],
         n: vec![3, 10, 40, 400],
         n_orig: 300,
         ..Default::default()
+    };
+    let p = LinearTransition {
+        model: model.clone(),
     };
     let opts = RunOptions::new(40, 3).progress(Progress::Off);
     let out = linear_transition::run(&p, &opts).unwrap();
     let col = |c: &str| f64_column(&out.summary, c).unwrap();
     assert_eq!(col("n"), vec![3.0, 10.0, 40.0, 400.0]);
-    let mem = memorization::run(
-        &Memorization {
-            d: vec![5],
-            n: p.n.clone(),
-            n_orig: 300,
-            t: p.t,
-            lambda: p.lambda,
-            sigma: p.sigma,
-            mu: p.mu,
-        },
-        &opts,
-    )
-    .unwrap();
+    let mem = memorization::run(&model, &opts).unwrap();
     assert_eq!(
         col("p_gen_closer"),
         f64_column(&mem.summary, "p_gen_closer").unwrap()

@@ -2,15 +2,15 @@
 //! generalization transition (P(Δ > 0) rising) against the fall of the distance between the
 //! generated and the true distribution, in the linear one-step denoiser.
 //!
-//! For one `(d, T, λ, σ, μ)` and every n it runs [`memorization`](super::memorization) (P(Δ > 0)
+//! For one `(T, λ, σ, μ)` and every (d, n) it runs [`memorization`](super::memorization) (P(Δ > 0)
 //! over re-drawn training sets against one original sample of `n_orig` points) and
 //! [`linear_kl`](super::linear_kl) (KL and H² of `p_gen` to `p_orig`, Monte Carlo and prediction)
 //! with the same trials, the KL on its own seed stream. Summary columns: `d, n, trials,
 //! p_gen_closer, p_gen_closer_sem, hellinger2_mc, hellinger2_mc_sem, hellinger2_pred, kl_mc,
 //! kl_mc_sem, kl_mc_median, kl_pred, q`; the raw table is memorization's (one row per training
-//! set). Its notes give the first n where P(Δ > 0) exceeds ½ and the first where H² falls below ½.
+//! set). Its notes give, per d, the first n where P(Δ > 0) exceeds ½ and the first where H² falls
+//! below 1 (it is exactly 1 while p_gen is singular, n <= d).
 
-use super::contract::field;
 use super::linear_kl::LinearKl;
 use super::memorization::Memorization;
 use super::{Experiment, ExperimentOutput, Field, RunOptions};
@@ -22,37 +22,22 @@ use crate::sweep::{f64_column, frame, Value};
 /// Mixed into the seed of the KL part, so it never shares a stream with the Δ trials.
 pub const KL_STREAM: u64 = 0x4b4c_0000_0000;
 
-/// One parameter set of the linear denoiser and the training-set sizes.
+/// The parameter set: exactly memorization's (the KL half runs at the same d, n, T, λ, σ, μ).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearTransition {
-    /// Dimension d.
-    pub d: usize,
-    /// Training-set sizes.
-    pub n: Vec<usize>,
-    /// Size of the original sample.
-    pub n_orig: usize,
-    /// Noise time T.
-    pub t: f64,
-    /// Noise scale λ.
-    pub lambda: f64,
-    /// Data standard deviation σ.
-    pub sigma: f64,
-    /// Data mean μ.
-    pub mu: f64,
+    /// The model, the training-set sizes and the original sample.
+    pub model: Memorization,
 }
 
 impl Default for LinearTransition {
-    /// Memorization's setting (the paper's linear experiment: d = 20, T = 2, λ = e^{-2T}, μ = 10).
+    /// Memorization's setting (the paper's linear experiment: d = 20, T = 2, λ = e^{-2T}, μ = 10)
+    /// with n up to 40d.
     fn default() -> Self {
-        let m = Memorization::default();
         Self {
-            d: 20,
-            n: vec![5, 10, 20, 40, 80, 160, 320, 800],
-            n_orig: m.n_orig,
-            t: m.t,
-            lambda: m.lambda,
-            sigma: m.sigma,
-            mu: m.mu,
+            model: Memorization {
+                n: vec![5, 10, 20, 40, 80, 160, 320, 800],
+                ..Memorization::default()
+            },
         }
     }
 }
@@ -66,15 +51,10 @@ impl Experiment for LinearTransition {
     type Output = ExperimentOutput;
 
     fn fields() -> Vec<Field<Self>> {
-        vec![
-            field!(one "d", d, "Dimension.").at_least(1.0),
-            field!(list "n", n, "Training points.").at_least(2.0),
-            field!(one "n_orig", n_orig, "Points of the original sample.").at_least(2.0),
-            field!(one "t", t, "Noise time T.").above(0.0),
-            field!(one "lambda", lambda, "Noise scale λ; the reference uses e^{-2T}.").above(0.0),
-            field!(one "sigma", sigma, "Data standard deviation σ.").above(0.0),
-            field!(one "mu", mu, "Data mean μ."),
-        ]
+        Memorization::fields()
+            .into_iter()
+            .map(|f| f.within(|p: &Self| &p.model, |p: &mut Self| &mut p.model))
+            .collect()
     }
     fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
         run(self, opts)
@@ -88,18 +68,8 @@ impl Experiment for LinearTransition {
 pub fn run(p: &LinearTransition, opts: &RunOptions) -> Result<ExperimentOutput> {
     p.check()?;
     super::check_trials::<LinearTransition>(opts)?;
-    let mem = super::memorization::run(
-        &Memorization {
-            d: vec![p.d],
-            n: p.n.clone(),
-            n_orig: p.n_orig,
-            t: p.t,
-            lambda: p.lambda,
-            sigma: p.sigma,
-            mu: p.mu,
-        },
-        opts,
-    )?;
+    let m = &p.model;
+    let mem = super::memorization::run(m, opts)?;
     let kl_opts = RunOptions {
         seed: opts.seed ^ KL_STREAM,
         checkpoint: opts.checkpoint.as_ref().map(|c| c.join("kl")),
@@ -107,25 +77,25 @@ pub fn run(p: &LinearTransition, opts: &RunOptions) -> Result<ExperimentOutput> 
     };
     let kl = super::linear_kl::run(
         &LinearKl {
-            d: vec![p.d],
-            n: p.n.clone(),
-            t: vec![p.t],
-            lambda: vec![p.lambda],
-            sigma: vec![p.sigma],
-            mu: p.mu,
+            d: m.d.clone(),
+            n: m.n.clone(),
+            t: vec![m.t],
+            lambda: vec![m.lambda],
+            sigma: vec![m.sigma],
+            mu: m.mu,
             sampler: Sampler::Reduced,
         },
         &kl_opts,
     )?;
     let reals = |v: Vec<f64>| v.into_iter().map(Value::Float).collect::<Vec<_>>();
     let ints = |v: Vec<f64>| v.into_iter().map(|x| Value::Int(x as i64)).collect::<Vec<_>>();
-    let (m, k) = (&mem.summary, &kl.summary);
+    let (ms, ks) = (&mem.summary, &kl.summary);
     let mut columns = vec![
-        ("d", ints(f64_column(m, "d")?)),
-        ("n", ints(f64_column(m, "n")?)),
-        ("trials", ints(f64_column(m, "trials")?)),
-        ("p_gen_closer", reals(f64_column(m, "p_gen_closer")?)),
-        ("p_gen_closer_sem", reals(f64_column(m, "p_gen_closer_sem")?)),
+        ("d", ints(f64_column(ms, "d")?)),
+        ("n", ints(f64_column(ms, "n")?)),
+        ("trials", ints(f64_column(ms, "trials")?)),
+        ("p_gen_closer", reals(f64_column(ms, "p_gen_closer")?)),
+        ("p_gen_closer_sem", reals(f64_column(ms, "p_gen_closer_sem")?)),
     ];
     for c in [
         "hellinger2_mc",
@@ -137,24 +107,33 @@ pub fn run(p: &LinearTransition, opts: &RunOptions) -> Result<ExperimentOutput> 
         "kl_pred",
         "q",
     ] {
-        columns.push((c, reals(f64_column(k, c)?)));
+        columns.push((c, reals(f64_column(ks, c)?)));
     }
     let summary = frame(columns)?;
-    let ns = f64_column(&summary, "n")?;
-    let first = |col: &str, test: fn(f64) -> bool| -> Result<String> {
-        Ok(f64_column(&summary, col)?
-            .iter()
-            .zip(&ns)
-            .find(|(v, _)| test(**v))
-            .map(|(_, n)| format!("n = {n}"))
-            .unwrap_or_else(|| "no n of the grid".into()))
+    // per d: the first n where P(Δ > 0) exceeds ½ and the first where H² leaves 1
+    let (ds, ns) = (f64_column(&summary, "d")?, f64_column(&summary, "n")?);
+    let (pg, h2) = (
+        f64_column(&summary, "p_gen_closer")?,
+        f64_column(&summary, "hellinger2_mc")?,
+    );
+    let first = |d: f64, hit: &dyn Fn(usize) -> bool| -> String {
+        (0..ns.len())
+            .find(|&i| ds[i] == d && hit(i))
+            .map(|i| format!("n = {}", ns[i]))
+            .unwrap_or_else(|| "no n of the grid".into())
     };
-    let notes = vec![format!(
-        "P(Δ > 0) first exceeds ½ at {}; H²(p_orig, p_gen) first falls below ½ at {} (d = {})",
-        first("p_gen_closer", |v| v > 0.5)?,
-        first("hellinger2_mc", |v| v < 0.5)?,
-        p.d
-    )];
+    let notes = m
+        .d
+        .iter()
+        .map(|&d| {
+            let d = d as f64;
+            format!(
+                "d = {d}: P(Δ > 0) first exceeds ½ at {}; H²(p_orig, p_gen) first falls below 1 at {}",
+                first(d, &|i| pg[i] > 0.5),
+                first(d, &|i| h2[i] < 1.0)
+            )
+        })
+        .collect();
     Ok(ExperimentOutput {
         raw: mem.raw,
         summary,

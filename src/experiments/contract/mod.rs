@@ -165,6 +165,28 @@ impl<P: 'static> Field<P> {
         )
     }
 
+    /// The same parameter seen from a struct `Q` that holds a `P` (for an experiment whose
+    /// parameters embed another's).
+    pub fn within<Q: 'static>(
+        self,
+        outer: fn(&Q) -> &P,
+        outer_mut: fn(&mut Q) -> &mut P,
+    ) -> Field<Q> {
+        let (show, numbers, set) = (self.show, self.numbers, self.set);
+        Field {
+            name: self.name,
+            help: self.help,
+            expected: self.expected,
+            list: self.list,
+            optional: self.optional,
+            lo: self.lo,
+            hi: self.hi,
+            show: Box::new(move |q| show(outer(q))),
+            numbers: Box::new(move |q| numbers(outer(q))),
+            set: Box::new(move |q, s| set(outer_mut(q), s)),
+        }
+    }
+
     /// Every value must be `>= lo`.
     pub fn at_least(mut self, lo: f64) -> Self {
         self.lo = Some(Bound {
