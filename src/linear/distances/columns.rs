@@ -33,8 +33,8 @@ pub(crate) fn columns_mut(m: &mut Mat<f64>) -> Vec<&mut [f64]> {
 ///
 /// faer's kernels can return with the upper register halves dirty; the scalar code that follows
 /// (compiled for baseline x86-64, SSE encoding) and libm's `exp` then pay an AVX–SSE transition
-/// penalty on every instruction: measured here as `exp` taking ~150 ns instead of ~5 ns in the
-/// KDE pair sums. Call it once after a faer call that is followed by a long scalar loop.
+/// penalty on every instruction (measured: `benches/README.md`). Call it once after a faer call
+/// that is followed by a long scalar loop.
 #[inline]
 pub(crate) fn clear_avx_upper() {
     #[cfg(target_arch = "x86_64")]

@@ -91,9 +91,8 @@ pub fn divergences(sigma2: f64, w: MatRef<'_, f64>, v: f64, delta: &[f64]) -> Di
     })
 }
 
-/// Column block of the blocked `L⁻¹` in [`DivergenceWork::divergences_of_transpose`]: at d = 100,
-/// L⁻¹ and U⁻¹ on it measured 42 µs with 32 (43 µs with 16 or 50) against 55 µs for a dense
-/// solve on the identity.
+/// Column block of the blocked `L⁻¹` in [`DivergenceWork::divergences_of_transpose`] (chosen by
+/// measurement at d = 100: `benches/README.md`).
 const INV_BLOCK: usize = 32;
 
 /// Largest accepted bound `d·ε·tr S·tr S⁻¹` on the relative error of `tr S⁻¹` computed from the
@@ -111,8 +110,7 @@ const SYM_SKIP: u32 = 16;
 
 /// The buffers of [`divergences`] at one dimension d. The Monte Carlo evaluates it thousands of
 /// times at d = 100, where faer's allocating entry points (`partial_piv_lu`, `inverse`, `llt`)
-/// cost as much as the arithmetic: measured 80 µs for `partial_piv_lu` against 42 µs for the
-/// in-place factorization, and `inverse()` 3× the time of the two triangular solves used here.
+/// cost as much as the arithmetic (`benches/README.md`), so it factors in place.
 pub(crate) struct DivergenceWork {
     d: usize,
     /// `Wᵀ` on entry to [`Self::divergences_of_transpose`], its LU factors after.
