@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod claims;
 pub mod cli;
 #[cfg(feature = "torch")]
 pub mod diffusion;

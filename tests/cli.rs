@@ -298,3 +298,54 @@ fn killed_sweep_resumes_from_its_checkpoint() {
     assert_eq!(a, b);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// CI holds the line on the claims ledger: at the small size every claim's verdict equals the one
+/// recorded in `tests/claims_expected.csv`, both ways (a claim that starts to hold fails too, until
+/// the record is updated with its reason). The ledger's computations use fixed seeds, so a verdict
+/// moves only when the code does. About 2 s.
+#[test]
+fn claims_keep_their_recorded_verdicts() {
+    let dir = tempdir("claims");
+    let out = dir.join("ledger.csv");
+    let o = run(&["claims", "--size", "small", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: Vec<(String, String)> = csv_pairs(&std::fs::read_to_string(&out).unwrap(), 0, 2);
+    let want: Vec<(String, String)> = csv_pairs(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/claims_expected.csv"),
+        )
+        .unwrap(),
+        0,
+        1,
+    );
+    let changed: Vec<String> = want
+        .iter()
+        .filter_map(|(id, v)| {
+            let now = got.iter().find(|(g, _)| g == id).map(|(_, w)| w.as_str());
+            (now != Some(v.as_str())).then(|| format!("{id}: recorded {v}, now {now:?}"))
+        })
+        .chain(
+            got.iter()
+                .filter(|(id, _)| !want.iter().any(|(w, _)| w == id))
+                .map(|(id, v)| format!("{id}: not recorded, now {v}")),
+        )
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "verdicts changed:\n{}",
+        changed.join("\n")
+    );
+}
+
+/// `(column a, column b)` of every data row of a CSV without quoted commas in those columns
+/// (comment lines `#` and the header skipped).
+fn csv_pairs(text: &str, a: usize, b: usize) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[a].to_string(), cells[b].to_string())
+        })
+        .collect()
+}

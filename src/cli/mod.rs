@@ -7,6 +7,7 @@
 //! naming the parameter and the accepted range, and exit code 2.
 
 mod args;
+mod claims;
 mod doctor;
 #[cfg(feature = "torch")]
 mod editing;
@@ -59,6 +60,8 @@ enum Command {
     /// Top-k singular triplets of the denoiser's Jacobian at one point (timed; --full compares the SVD).
     #[cfg(feature = "torch")]
     JacobianSvd(editing::JacobianSvdArgs),
+    /// The claims ledger: every claim of the five papers with its measurement and verdict.
+    Claims(claims::ClaimsArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
 }
@@ -176,6 +179,7 @@ fn run(cmd: Command) -> Result<()> {
         Command::Edit(a) => editing::edit(a),
         #[cfg(feature = "torch")]
         Command::JacobianSvd(a) => editing::jacobian_svd(a),
+        Command::Claims(a) => claims::claims(a),
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())
