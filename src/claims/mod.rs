@@ -96,6 +96,11 @@ pub enum Rule {
     WithinSe(f64),
     /// `|measured − reference| <= r · |reference|`.
     Relative(f64),
+    /// `|measured − reference| <= a` (for quantities without sampling error, such as a fitted
+    /// slope of a closed form).
+    Absolute(f64),
+    /// `measured <= reference` (a bound).
+    AtMost,
     /// Every step of the measured sequence goes up (`true`) or down by more than `k` standard
     /// errors of the step.
     Monotone {
@@ -120,6 +125,8 @@ impl fmt::Display for Rule {
         match self {
             Rule::WithinSe(k) => write!(f, "|measured − reference| <= {k} s.e."),
             Rule::Relative(r) => write!(f, "|measured − reference| <= {r} × |reference|"),
+            Rule::Absolute(a) => write!(f, "|measured − reference| <= {a}"),
+            Rule::AtMost => write!(f, "measured <= reference"),
             Rule::Monotone { increasing, k } => write!(
                 f,
                 "every step {} by more than {k} s.e.",
@@ -211,6 +218,8 @@ pub fn judge(m: &Measurement) -> Verdict {
             let rel = d / m.reference.abs();
             ok(rel.abs() <= *r, format!("relative difference {rel:+.3}"))
         }
+        Rule::Absolute(a) => ok(d.abs() <= *a, format!("measured − reference = {d:+.4}")),
+        Rule::AtMost => ok(d <= 0.0, format!("measured − reference = {d:+.4}")),
         Rule::Monotone { increasing, k } => {
             let bad = m.series.windows(2).find(|w| {
                 let step = if *increasing {
