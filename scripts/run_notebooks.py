@@ -35,13 +35,16 @@ took longer than 20 s are printed as they happen, so a long run is never silent.
 For every notebook the executed copy goes to REPORTS/executed/NAME.ipynb (also on failure, so the
 failing output can be read), and a self-contained HTML page to REPORTS/NAME.html: nbconvert's lab
 template with the external <script src> tags removed and plotly.js inlined once, so it opens with
-no network. REPORTS/index.html links them all, with the status and time of each, and
+no network. REPORTS/index.html opens on the claims ledger the notebooks left in REPORTS
+(claims-<paper>.csv: counts of each verdict per paper, then every claim, linked to its notebook)
+and links every notebook, with the status and time of each, and
 REPORTS/timings.json keeps each notebook's and each cell's seconds. The last line printed is
 `notebooks: N passed, M failed`; the exit code is 1 when any failed.
 """
 
 import argparse
 import asyncio
+import csv
 import functools
 import html
 import queue
@@ -226,7 +229,44 @@ def print_plan(paths, size):
     print(f"  {'total':<34} {total:6.0f} s (about {total / 60:.0f} min)", flush=True)
 
 
-def write_index(reports, rows):
+def ledger_html(reports, owners):
+    """The claims ledger the notebooks of this run left in REPORTS (claims-<paper>.csv): per paper the
+    counts of each verdict, then every row, each linking to the notebook that computed it."""
+    verdicts = ["holds", "differs", "not reproduced", "not checked"]
+    colors = {"holds": "#1a7f37", "differs": "#cf222e", "not reproduced": "#9a6700", "not checked": "#57606a"}
+    papers, body = [], []
+    for fname in sorted(owners):
+        with open(reports / fname, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        if not rows:
+            continue
+        paper, nb = rows[0]["paper"], owners[fname]
+        counts = {v: sum(r["verdict"] == v for r in rows) for v in verdicts}
+        papers.append(
+            f"<tr><td><a href=\"#paper-{html.escape(paper)}\">paper {html.escape(paper)}</a></td>"
+            + "".join(f"<td style=\"color:{colors[v]}\">{counts[v]}</td>" for v in verdicts)
+            + f"<td><a href=\"{html.escape(nb)}.html\">{html.escape(nb)}</a></td></tr>"
+        )
+        body.append(f"<h3 id=\"paper-{html.escape(paper)}\">Paper {html.escape(paper)} "
+                    f"(<a href=\"{html.escape(nb)}.html\">{html.escape(nb)}</a>)</h3><table>"
+                    "<tr><th>claim</th><th>verdict</th><th>measured ± s.e.</th><th>reference</th><th>rule</th><th>detail</th></tr>")
+        for r in rows:
+            v = r["verdict"]
+            measured = "" if r["measured"] in ("", "NaN") else f"{float(r['measured']):.4g} ± {float(r['sem']):.2g}"
+            ref = "" if r["reference"] in ("", "NaN") else f"{float(r['reference']):.4g}"
+            body.append(
+                f"<tr><td title=\"{html.escape(r['statement'])}\"><a href=\"{html.escape(nb)}.html\">{html.escape(r['id'])}</a></td>"
+                f"<td style=\"color:{colors.get(v, '#000')}\">{html.escape(v)}</td><td>{measured}</td><td>{ref}</td>"
+                f"<td>{html.escape(r['rule'])}</td><td>{html.escape(r['detail'][:300])}</td></tr>"
+            )
+        body.append("</table>")
+    if not papers:
+        return ""
+    return ("<h2>Claims ledger</h2><table><tr><th>paper</th>" + "".join(f"<th>{v}</th>" for v in verdicts)
+            + "<th>notebook</th></tr>" + "".join(papers) + "</table>" + "".join(body))
+
+
+def write_index(reports, rows, owners):
     items = []
     for name, status, secs, detail in rows:
         color = "#1a7f37" if status == "passed" else "#cf222e"
@@ -239,7 +279,9 @@ def write_index(reports, rows):
     page = (
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>difftheory reports</title>"
         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}td,th{padding:4px 10px;text-align:left}</style>"
-        "</head><body><h1>difftheory reports</h1><table><tr><th>notebook</th><th>status</th><th>time</th><th>detail</th></tr>"
+        "</head><body><h1>difftheory reports</h1>"
+        + ledger_html(reports, owners)
+        + "<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>time</th><th>detail</th></tr>"
         + "".join(items)
         + "</table>"
         + (f"<h2>Reports written by the notebooks</h2><ul>{extra}</ul>" if extra else "")
@@ -262,6 +304,7 @@ def main():
     os.environ["DIFFTHEORY_REPORTS"] = str(args.reports.resolve())
     (args.reports / "executed").mkdir(parents=True, exist_ok=True)
     rows, failed, timings = [], 0, {}
+    owners = {}  # claims-<paper>.csv written in this run -> the notebook that wrote it
     print_plan(args.notebooks, args.size)
     for path in args.notebooks:
         if not path.exists():
@@ -269,6 +312,7 @@ def main():
             failed += 1
             continue
         print(f"RUN  {path} (size {args.size})", flush=True)
+        started = time.time()
         nb, secs, failures, cells = run_one(path.resolve(), args)
         if any("dlopen failed" in msg for _, _, msg in failures):
             print(f"RETRY {path}: a cell's library failed to load (dlopen failed); once more in a fresh kernel", flush=True)
@@ -281,6 +325,9 @@ def main():
             print(f"SLOW {path}: {secs:.0f} s against {measured:.0f} s measured at size {args.size}; "
                   f"slowest cell {slow} (`{first_line(nb.cells[slow])}`) took {cells[slow]:.0f} s", flush=True)
         name = path.stem
+        for f in args.reports.glob("claims-*.csv"):
+            if f.stat().st_mtime >= started:
+                owners[f.name] = name
         nbformat.write(nb, args.reports / "executed" / path.name)
         (args.reports / f"{name}.html").write_text(export_html(nb, name), encoding="utf-8")
         if failures:
@@ -293,7 +340,7 @@ def main():
             print(f"PASS {path} ({secs:.1f} s)", flush=True)
             rows.append((name, "passed", secs, ""))
     if not args.no_index:
-        write_index(args.reports, rows)
+        write_index(args.reports, rows, owners)
     (args.reports / "timings.json").write_text(json.dumps({
         "size": args.size,
         "loadavg_end": os.getloadavg(),

@@ -93,3 +93,30 @@ def test_a_figure_shown_as_debug_text_fails_the_cell():
     nb.cells = [shown, fine]
     failures = runner.cell_failures(nb)
     assert [(i, kind) for i, kind, _ in failures] == [(0, "debug-display")]
+
+
+def test_the_index_opens_on_the_ledger_the_notebooks_left(tmp_path):
+    """The dashboard counts each verdict per paper and lists every claim, linked to the notebook
+    that wrote its claims-<paper>.csv in this run (a file from an earlier run is not shown)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    header = "id,paper,verdict,measured,sem,reference,reference_from,n,rule,detail,setting,statement,section\n"
+    (tmp_path / "claims-000.csv").write_text(
+        header
+        + "000.a,000,holds,0.5,0.01,0.5,closed form,100,|measured − reference| <= 4 s.e.,,d = 20,A <b>claim</b>,A\n"
+        + "000.b,000,differs,0.84,0.03,1.0,the paper,100,rule,-4.3 s.e.,d = 20,B,A\n"
+        + "000.c,000,not checked,NaN,NaN,NaN,,0,,docs state,,C,A\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "claims-004.csv").write_text(header, encoding="utf-8")
+    runner.write_index(tmp_path, [("01_linear_denoiser", "passed", 12.0, "")], {"claims-000.csv": "01_linear_denoiser"})
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert page.index("Claims ledger") < page.index("<h2>Notebooks</h2>")
+    assert '<td style="color:#1a7f37">1</td><td style="color:#cf222e">1</td>' in page
+    assert "0.84 ± 0.03" in page and "-4.3 s.e." in page
+    assert 'href="01_linear_denoiser.html">000.b</a>' in page
+    assert "A &lt;b&gt;claim&lt;/b&gt;" in page  # escaped
+    assert "paper 004" not in page  # not written in this run

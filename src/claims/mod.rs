@@ -366,6 +366,12 @@ pub fn ledger_frame(rows: &[ClaimRow]) -> Result<DataFrame> {
     ])
 }
 
+/// Writes the whole ledger (every column of [`ledger_frame`]) to `path` (.csv, .parquet or .json):
+/// what the notebooks leave in the reports folder for the dashboard.
+pub fn write(rows: &[ClaimRow], path: &std::path::Path) -> Result<()> {
+    crate::sweep::write_frame(&ledger_frame(rows)?, path)
+}
+
 /// The ledger's columns a reader scans: `id, verdict, measured, sem, reference, n, rule, detail`.
 pub fn compact(rows: &[ClaimRow]) -> Result<DataFrame> {
     Ok(ledger_frame(rows)?.select([
