@@ -6,7 +6,8 @@
 //! so code and documentation cannot list different claims. A claim with a computation in
 //! [`checks`] is measured through the same experiments the CLI and the notebooks run
 //! ([`crate::experiments`]), at the small or the full size; a documented claim without one is a
-//! row whose verdict is [`Verdict::NotChecked`], carrying the documentation's current state.
+//! row whose verdict is [`Verdict::NotChecked`] carrying the documentation's current state, or
+//! [`Verdict::NotReproduced`] where that state records a notebook's "not reproduced".
 //!
 //! Every computation uses fixed seeds, so a verdict changes only when the code does; the
 //! tolerances are set so that, over fresh seeds, a correct implementation fails a rule by chance
@@ -290,8 +291,19 @@ pub fn ledger(paper: Option<&str>, size: Size) -> Result<Vec<ClaimRow>> {
                     claim,
                 }
             }
+            // no computation here: the documentation's verdict where it records "not reproduced"
+            // (a notebook's finding), otherwise "not checked"
             None => ClaimRow {
-                verdict: Verdict::NotChecked(claim.state.clone()),
+                verdict: if claim
+                    .state
+                    .trim_start_matches('*')
+                    .to_lowercase()
+                    .starts_with("not reproduced")
+                {
+                    Verdict::NotReproduced(claim.state.clone())
+                } else {
+                    Verdict::NotChecked(claim.state.clone())
+                },
                 measurement: None,
                 claim,
             },
