@@ -316,19 +316,37 @@ fn cem_bounded(_: Size) -> Result<Measurement> {
     })
 }
 
-/// The paper's Fig. 4: P(Δ > 0) rises from 0 to 1. The largest P from n = 2d on is held against 1
-/// within 4 binomial s.e. (the rise from 0 is in the setting line).
+/// The paper's Fig. 4: P(Δ > 0) rises from 0 to 1. P is conditional on the original sample the
+/// statistic compares against (one per run), and it varies from one original sample to another
+/// by more than its binomial error (at d = 20, 100 training sets: peaks from 0.89 to 0.98 over
+/// seeds 1–6), so the check pools `samples` original samples (seeds 1, 2, …): per n the mean of
+/// their P and the standard error across them. The largest pooled P (n from 2d to 40d) is held
+/// against 1 within 4 s.e.
 fn memorization_transition(size: Size) -> Result<Measurement> {
-    let trials = size.pick(100, 400);
-    let out = memorization::run(
-        &Memorization {
-            d: vec![20],
-            n: vec![5, 10, 20, 40, 80, 160],
-            ..Default::default()
-        },
-        &opts(trials, 5),
-    )?;
-    let s = series(&out.summary, "n", "p_gen_closer", "p_gen_closer_sem")?;
+    let (trials, samples) = size.pick((100, 4), (400, 8));
+    let ns = vec![5, 10, 20, 40, 80, 160, 320, 800];
+    let mut per_n: Vec<Vec<f64>> = vec![Vec::new(); ns.len()];
+    for seed in 1..=samples as u64 {
+        let out = memorization::run(
+            &Memorization {
+                d: vec![20],
+                n: ns.clone(),
+                ..Default::default()
+            },
+            &opts(trials, seed),
+        )?;
+        for (k, p) in f64_column(&out.summary, "p_gen_closer")?
+            .into_iter()
+            .enumerate()
+        {
+            per_n[k].push(p);
+        }
+    }
+    let mut s = Vec::with_capacity(ns.len());
+    for (k, &n) in ns.iter().enumerate() {
+        let e = crate::stats::mean_sem(&per_n[k])?;
+        s.push((n as f64, e.mean, e.sem));
+    }
     let best = s
         .iter()
         .filter(|p| p.0 >= 40.0)
@@ -342,11 +360,13 @@ fn memorization_transition(size: Size) -> Result<Measurement> {
         series: s.clone(),
         reference: 1.0,
         reference_from: "the paper's Fig. 4: P(Δ > 0) rises to 1".into(),
-        n: trials,
+        n: trials * samples,
         rule: Rule::WithinSe(4.0),
         setting: format!(
-            "largest P(Δ > 0) from n = 2d on (at n = {}); P = {} at n = 5; d = 20, T = 2, λ = e^(-2T), N_orig = 2000",
-            best.0, s[0].1
+            "largest P(Δ > 0) from n = 2d on (at n = {}), pooled over {samples} original samples of {trials} training sets each; P = {:.2} at n = 5 and {:.2} at n = 800 (as n → ∞ the training set becomes a second sample of the truth and P returns towards ½); d = 20, T = 2, λ = e^(-2T), N_orig = 2000",
+            best.0,
+            s[0].1,
+            s[s.len() - 1].1
         ),
     })
 }
