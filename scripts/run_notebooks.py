@@ -257,7 +257,7 @@ def ledger_html(reports, owners):
             body.append(
                 f"<tr><td title=\"{html.escape(r['statement'])}\"><a href=\"{html.escape(nb)}.html\">{html.escape(r['id'])}</a></td>"
                 f"<td style=\"color:{colors.get(v, '#000')}\">{html.escape(v)}</td><td>{measured}</td><td>{ref}</td>"
-                f"<td>{html.escape(r['rule'])}</td><td>{html.escape(r['detail'][:300])}</td></tr>"
+                f"<td>{html.escape(r['rule'])}</td><td>{html.escape(r['detail'].replace('$', '')[:300])}</td></tr>"
             )
         body.append("</table>")
     if not papers:
