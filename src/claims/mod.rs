@@ -482,30 +482,12 @@ mod tests {
             judge(&m(1.2, 0.0, 1.0, Rule::Relative(0.1))),
             Verdict::Holds
         );
-        assert_eq!(
-            judge(&m(
-                0.7,
-                0.05,
-                0.5,
-                Rule::Beyond {
-                    above: true,
-                    k: 3.0
-                }
-            )),
-            Verdict::Holds
-        );
-        assert_ne!(
-            judge(&m(
-                0.6,
-                0.05,
-                0.5,
-                Rule::Beyond {
-                    above: true,
-                    k: 3.0
-                }
-            )),
-            Verdict::Holds
-        );
+        let above = Rule::Beyond {
+            above: true,
+            k: 3.0,
+        };
+        assert_eq!(judge(&m(0.7, 0.05, 0.5, above.clone())), Verdict::Holds);
+        assert_ne!(judge(&m(0.6, 0.05, 0.5, above)), Verdict::Holds);
         assert_eq!(
             judge(&m(2.0, 0.0, 2.0, Rule::WithinSe(4.0))),
             Verdict::Holds
