@@ -40,6 +40,11 @@ fn bad_values_give_one_line_and_exit_code_2() {
     assert_user_error(&["no-such-experiment"], &["no-such-experiment", "--help"]);
     assert_user_error(&["gaussian-kl", "--bogus", "1"], &["--bogus"]);
     assert_user_error(&["--threads", "0", "doctor"], &["--threads", ">= 1"]);
+    assert_user_error(
+        &["claims", "--paper", "005"],
+        &["paper", "000, 001, 002, 003 or 004"],
+    );
+    assert_user_error(&["claims", "--size", "huge"], &["--size", "small or full"]);
 }
 
 #[test]
