@@ -576,6 +576,31 @@ mod tests {
         }
     }
 
+    /// `RunOptions::threads` runs the experiment on its own pool; the tables do not depend on it.
+    #[test]
+    fn execute_gives_the_same_tables_on_one_or_two_threads() {
+        use crate::experiments::gaussian_kl::GaussianKl;
+        use crate::sweep::Progress;
+        let mut p = GaussianKl::default();
+        p.set("d", "1,4").unwrap();
+        p.set("n_samples", "300").unwrap();
+        let run = |threads| {
+            let opts = RunOptions {
+                threads: Some(threads),
+                ..RunOptions::new(3, 9).progress(Progress::Off)
+            };
+            execute(&p, &opts).unwrap()
+        };
+        let (one, two) = (run(1), run(2));
+        assert!(one.raw.equals(&two.raw) && one.summary.equals(&two.summary));
+        assert_eq!(one.raw.height(), 6);
+        let bad = RunOptions::new(1, 9).progress(Progress::Off);
+        let e = execute(&crate::experiments::linear_kl::LinearKl::default(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "invalid trials = 1: expected an integer >= 2");
+    }
+
     #[test]
     fn bounds_read_as_they_check() {
         use super::super::molrg_rank::MolrgRank;
