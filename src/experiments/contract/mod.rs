@@ -448,6 +448,9 @@ pub trait Registered: Sync {
     fn fields(&self) -> Vec<FieldInfo>;
     /// Sets the given `(name, text)` parameters on the defaults, checks, runs.
     fn run_with(&self, values: &[(&str, &str)], opts: &RunOptions) -> Result<Finished>;
+    /// Sets the given parameters on the defaults and checks them, without running: what a
+    /// command line would be told before any work starts.
+    fn check_with(&self, values: &[(&str, &str)]) -> Result<()>;
     /// Checks that the defaults are in range and that writing every field as the command line
     /// shows it and reading it back gives the defaults again (so the help's defaults are the
     /// library's).
@@ -506,6 +509,13 @@ impl<E: Experiment> Registered for Entry<E> {
             ));
         }
         Ok(())
+    }
+    fn check_with(&self, values: &[(&str, &str)]) -> Result<()> {
+        let mut p = E::default();
+        for (name, text) in values {
+            p.set(name, text)?;
+        }
+        p.check()
     }
     fn run_with(&self, values: &[(&str, &str)], opts: &RunOptions) -> Result<Finished> {
         let mut p = E::default();
@@ -573,6 +583,59 @@ mod tests {
                 "{}: every field has help",
                 e.name()
             );
+        }
+    }
+
+    /// Every parameter of every experiment, given text a user might type by mistake, is either
+    /// accepted or refused with an error naming it — never a panic (the check runs, the experiment
+    /// does not).
+    #[test]
+    fn bad_text_for_any_parameter_is_an_error_naming_it() {
+        let junk = [
+            "",
+            " ",
+            "-1",
+            "0",
+            "-0",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e400",
+            "1e-400",
+            "abc",
+            "1,,2",
+            ",",
+            "1,",
+            "3.5",
+            "99999999999999999999999",
+            "power:",
+            "power:-1",
+            "é",
+            "0x10",
+            "1 2",
+        ];
+        for e in registry() {
+            for f in e.fields() {
+                for text in junk {
+                    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        e.check_with(&[(f.name, text)])
+                    }));
+                    match got {
+                        Err(_) => panic!("{} --{} {text:?} panicked", e.name(), f.flag()),
+                        Ok(Err(err)) => {
+                            let msg = err.to_string();
+                            assert!(
+                                msg.starts_with("invalid ") && !msg.contains('\n'),
+                                "{} --{} {text:?}: {msg}",
+                                e.name(),
+                                f.flag()
+                            );
+                        }
+                        Ok(Ok(())) => {}
+                    }
+                }
+            }
         }
     }
 
