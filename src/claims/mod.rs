@@ -378,6 +378,23 @@ pub fn ledger_frame(rows: &[ClaimRow]) -> Result<DataFrame> {
     ])
 }
 
+/// One claim's row of the ledger at `size` (compact columns), computed now: what a notebook shows at
+/// the end of the claim's section, so that the verdict word there is the ledger's.
+pub fn row(id: &str, size: Size) -> Result<DataFrame> {
+    let claim = documented()
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| Error::invalid("claim", id, "not in the Claims tables of docs/"))?;
+    let f = checks::check(id)
+        .ok_or_else(|| Error::invalid("claim", id, "the ledger has no computation for it"))?;
+    let m = f(size)?;
+    compact(&[ClaimRow {
+        verdict: judge(&m),
+        measurement: Some(m),
+        claim,
+    }])
+}
+
 /// Writes the whole ledger (every column of [`ledger_frame`]) to `path` (.csv, .parquet or .json):
 /// what the notebooks leave in the reports folder for the dashboard.
 pub fn write(rows: &[ClaimRow], path: &std::path::Path) -> Result<()> {
