@@ -351,3 +351,13 @@ fn heun_with_the_exact_denoiser_samples_the_mixture_and_the_empirical_one_memori
     let gl = gl_score(&gen, &fresh, &train).unwrap();
     assert!(gl.score < 0.05, "{gl:?}");
 }
+
+/// Paper 004's SNR is `1/σ`: its rank axis ends at 500 = 1/σ_min for EDM's σ_min = 0.002.
+#[test]
+fn snr_is_one_over_sigma() {
+    let k = Kernel::from_snr(500.0).unwrap();
+    assert_eq!(k.s, 1.0);
+    assert!((k.gamma - 0.002).abs() < 1e-15, "{}", k.gamma);
+    assert!((Kernel::ve(0.5).unwrap().snr() - 2.0).abs() < 1e-15);
+    assert!((Kernel::from_snr(0.04).unwrap().snr() - 0.04).abs() < 1e-15);
+}

@@ -10,8 +10,8 @@
 //!   DDIM trajectory passes at chosen signal-to-noise ratios, beside the closed form of
 //!   [`crate::molrg`] when the model was trained on the `molrg` images.
 //!
-//! Time and SNR of the discrete schedule: timestep `t` of `T` has `SNR_t = ᾱ_t/(1 − ᾱ_t)` (the
-//! kernel `x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε`); "t = 0.7" in the editing settings means the inference
+//! Time and SNR of the discrete schedule: timestep `t` of `T` has `SNR_t = sqrt(ᾱ_t/(1 − ᾱ_t))`
+//! (the kernel `x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε`, i.e. EDM's `1/σ`, paper 004's convention); "t = 0.7" in the editing settings means the inference
 //! timestep nearest to 0.7 T, as the paper's `t = 0.7T`.
 
 mod cost;

@@ -9,7 +9,9 @@ use crate::jacobian::{full_jacobian, matrix_singular_values};
 use crate::molrg::{numerical_rank, Kernel, LowRankMixture};
 use crate::rng::task_seed;
 
-/// The timestep whose `SNR_t = ᾱ_t/(1 − ᾱ_t)` is nearest `snr` on a log scale.
+/// The timestep whose `SNR_t = sqrt(ᾱ_t/(1 − ᾱ_t))` is nearest `snr` on a log scale: paper 004's
+/// `1/σ` of the EDM noise level `σ_t = sqrt((1 − ᾱ_t)/ᾱ_t)` the timestep has once `x_t` is scaled
+/// by `1/sqrt(ᾱ_t)`.
 pub fn timestep_for_snr(schedule: &Schedule, snr: f64) -> Result<i64> {
     if !(snr.is_finite() && snr > 0.0) {
         return Err(Error::invalid("snr", snr, "a finite number > 0"));
@@ -18,7 +20,7 @@ pub fn timestep_for_snr(schedule: &Schedule, snr: f64) -> Result<i64> {
     let best = (0..schedule.num_train_timesteps() as i64)
         .map(|t| {
             let a = schedule.timestep_to_alpha_bar(t);
-            (t, ((a / (1.0 - a)).ln() - target).abs())
+            (t, (0.5 * (a / (1.0 - a)).ln() - target).abs())
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .expect("a schedule has timesteps");
@@ -175,7 +177,7 @@ pub fn rank_along_trajectories(
         result.push(RankPoint {
             snr,
             timestep: t,
-            model_snr: a / (1.0 - a),
+            model_snr: (a / (1.0 - a)).sqrt(),
             ranks,
             closed_form_ranks: exact,
             dim,

@@ -2,7 +2,8 @@
 //! trajectories, against the SNR (paper 004, Fig. 3; feature `torch`).
 //!
 //! For a diffusers model folder (default: the shipped digits model), `samples` DDIM trajectories
-//! of `steps` steps are read at the timestep nearest to each SNR `ᾱ/(1 − ᾱ)`, and `rank_η` of
+//! of `steps` steps are read at the timestep nearest to each SNR `sqrt(ᾱ/(1 − ᾱ))` (EDM's `1/σ`,
+//! paper 004's axis), and `rank_η` of
 //! `J = ∂x̂₀/∂x_t` is taken there ([`crate::editing::rank_along_trajectories`]). A model trained on
 //! MoLRG images (`train-ddpm --data molrg`, its training config says so) also gets the rank of the
 //! exact posterior mean of its training distribution at the same points, the theory's
@@ -29,7 +30,7 @@ use crate::unet::UNet2DModel;
 pub struct JacobianRank {
     /// A diffusers model folder; `None`: the shipped digits model (`data/ddpm-digits`).
     pub model: Option<PathBuf>,
-    /// Signal-to-noise ratios `ᾱ_t/(1 − ᾱ_t)` (> 0; the nearest timestep is used).
+    /// Signal-to-noise ratios `sqrt(ᾱ_t/(1 − ᾱ_t))` = 1/σ_t (> 0; the nearest timestep is used).
     pub snr: Vec<f64>,
     /// Sampling trajectories (>= 1).
     pub samples: usize,
@@ -66,7 +67,7 @@ impl Experiment for JacobianRank {
         vec![
             field!(optional "model", model,
                 "A diffusers model folder (default: the shipped digits model, data/ddpm-digits)."),
-            field!(list "snr", snr, "Signal-to-noise ratios ᾱ_t/(1 − ᾱ_t); the nearest timestep is used.")
+            field!(list "snr", snr, "Signal-to-noise ratios √(ᾱ_t/(1 − ᾱ_t)) = 1/σ_t (paper 004's axis); the nearest timestep is used.")
                 .above(0.0),
             field!(one "samples", samples, "Sampling trajectories.").at_least(1.0),
             field!(one "steps", steps, "DDIM steps of each trajectory (at most the model's training timesteps).")
@@ -272,7 +273,7 @@ pub fn figure(runs: &[(&str, &JacobianRankOutput)], eta: f64) -> Result<Figure> 
     )?;
     let spec = FigureSpec::new(
         &format!("numerical rank of ∂x̂₀/∂x_t along DDIM trajectories (η = {eta})"),
-        "SNR = ᾱ/(1 − ᾱ)",
+        "SNR = √(ᾱ/(1 − ᾱ)) = 1/σ",
         "rank / D",
     )
     .log_x();

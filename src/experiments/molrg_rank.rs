@@ -26,7 +26,7 @@ pub struct MolrgRank {
     pub components: usize,
     /// Subspace dimension of every component.
     pub subspace_dim: usize,
-    /// Signal-to-noise ratios `1/σ²`.
+    /// Signal-to-noise ratios `1/σ` (paper 004's convention).
     pub snr: Vec<f64>,
     /// Draws of `x_t` per instance.
     pub samples: usize,
@@ -65,7 +65,7 @@ impl Experiment for MolrgRank {
             field!(one "components", components, "Components K.").at_least(1.0),
             field!(one "subspace_dim", subspace_dim, "Subspace dimension of every component.")
                 .at_least(1.0),
-            field!(list "snr", snr, "Signal-to-noise ratios 1/σ².").above(0.0),
+            field!(list "snr", snr, "Signal-to-noise ratios 1/σ (paper 004's axis).").above(0.0),
             field!(one "samples", samples, "Draws of x_t per instance.").at_least(1.0),
             field!(one "eta", eta, "η of the numerical rank.").above(0.0).at_most(1.0),
             field!(one "bases", bases, "Bases: orthogonal or random."),
@@ -144,7 +144,7 @@ pub fn figure(summary: &polars::prelude::DataFrame, p: &MolrgRank) -> Result<Fig
     let all = (p.subspace_dim * p.components) as f64 / n;
     let mut spec = FigureSpec::new(
         "Numerical rank of the MoLRG denoiser's Jacobian",
-        "SNR = 1/σ²",
+        "SNR = 1/σ",
         "rank / ambient dimension",
     );
     spec.log_x = true;

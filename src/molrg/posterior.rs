@@ -47,24 +47,25 @@ impl Kernel {
     pub fn ve(sigma: f64) -> Result<Self> {
         Self::new(1.0, sigma)
     }
-    /// The EDM kernel with signal-to-noise ratio `snr = 1/σ²`.
+    /// The EDM kernel with signal-to-noise ratio `snr = 1/σ` (paper 004's convention: its SNR axis
+    /// ends at 500 = 1/σ_min for EDM's σ_min = 0.002).
     ///
     /// ```
     /// let k = difftheory::molrg::Kernel::from_snr(4.0).unwrap();
-    /// assert_eq!((k.s, k.gamma), (1.0, 0.5));
+    /// assert_eq!((k.s, k.gamma), (1.0, 0.25));
     /// ```
     pub fn from_snr(snr: f64) -> Result<Self> {
         check_finite_at_least("snr", snr, 0.0, true)?;
-        Self::new(1.0, 1.0 / snr.sqrt())
+        Self::new(1.0, 1.0 / snr)
     }
     /// The kernel of a [`ForwardProcess`] at time `t > 0`: `s = m(t)`, `γ = sqrt(v(t))`.
     pub fn of_process(process: ForwardProcess, t: f64) -> Result<Self> {
         check_finite_at_least("t", t, 0.0, true)?;
         Self::new(process.mean_coeff(t), process.variance(t).sqrt())
     }
-    /// `SNR = s²/γ²`.
+    /// `SNR = s/γ` (for EDM `1/σ`; [`Kernel::from_snr`] inverts it).
     pub fn snr(&self) -> f64 {
-        (self.s / self.gamma).powi(2)
+        self.s / self.gamma
     }
 }
 
