@@ -211,6 +211,19 @@ impl std::str::FromStr for ScheduleKind {
     }
 }
 
+impl std::fmt::Display for ScheduleKind {
+    /// The name [`FromStr`](std::str::FromStr) reads: `linear`, `quadratic`, `exponential`,
+    /// `power:P`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScheduleKind::Linear => f.write_str("linear"),
+            ScheduleKind::Quadratic => f.write_str("quadratic"),
+            ScheduleKind::Exponential => f.write_str("exponential"),
+            ScheduleKind::Power(p) => write!(f, "power:{p}"),
+        }
+    }
+}
+
 impl ScheduleKind {
     /// The grid with `steps` intervals ending at `t_final`; `t_min` is the first time of the
     /// linear, quadratic and exponential grids (the power grid starts at 0).

@@ -101,6 +101,14 @@ fn series(
     Ok((0..x.len()).map(|i| (x[i], y[i], s[i])).collect())
 }
 
+/// The index in `0..n` whose `z(i)` is largest in absolute value (0 when `n = 0`): the comparison a
+/// claim reports when it checks several values against their references.
+fn largest_z(n: usize, z: impl Fn(usize) -> f64) -> usize {
+    (0..n)
+        .max_by(|&a, &b| z(a).abs().total_cmp(&z(b).abs()))
+        .unwrap_or(0)
+}
+
 fn trend(series: Vec<(f64, f64, f64)>, increasing: bool, n: usize, setting: String) -> Measurement {
     let last = series
         .last()
@@ -412,13 +420,7 @@ fn absorption_uniform(size: Size) -> Result<Measurement> {
     let out = absorption::run(&p, &opts(1, 1))?;
     let f = f64_column(&out.summary, "frequency")?;
     let s = f64_column(&out.summary, "frequency_sem")?;
-    let k = (0..f.len())
-        .max_by(|&a, &b| {
-            ((f[a] - 0.2) / s[a])
-                .abs()
-                .total_cmp(&((f[b] - 0.2) / s[b]).abs())
-        })
-        .unwrap_or(0);
+    let k = largest_z(f.len(), |i| (f[i] - 0.2) / s[i]);
     Ok(Measurement {
         value: f[k],
         sem: s[k],
@@ -466,13 +468,7 @@ fn drift_explodes(size: Size) -> Result<Measurement> {
     let se = f64_column(&out.summary, "mean_sq_score_sem")?;
     let pred = f64_column(&out.summary, "predicted")?;
     let t = f64_column(&out.summary, "t")?;
-    let k = (0..mc.len())
-        .max_by(|&a, &b| {
-            ((mc[a] - pred[a]) / se[a])
-                .abs()
-                .total_cmp(&((mc[b] - pred[b]) / se[b]).abs())
-        })
-        .unwrap_or(0);
+    let k = largest_z(mc.len(), |i| (mc[i] - pred[i]) / se[i]);
     Ok(Measurement {
         value: mc[k],
         sem: se[k],
@@ -595,13 +591,7 @@ fn posterior_softmax(size: Size) -> Result<Measurement> {
     let draws = size.pick(200_000, 1_000_000);
     let exact = m.posterior(kernel, &x)?.mean;
     let mc = m.posterior_mean_mc(kernel, &x, draws, &mut crate::rng::rng_from_seed(22))?;
-    let k = (0..exact.len())
-        .max_by(|&a, &b| {
-            ((mc.mean[a] - exact[a]) / mc.sem[a])
-                .abs()
-                .total_cmp(&((mc.mean[b] - exact[b]) / mc.sem[b]).abs())
-        })
-        .unwrap_or(0);
+    let k = largest_z(exact.len(), |i| (mc.mean[i] - exact[i]) / mc.sem[i]);
     Ok(Measurement {
         value: mc.mean[k],
         sem: mc.sem[k],

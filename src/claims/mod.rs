@@ -266,6 +266,17 @@ pub struct ClaimRow {
     pub verdict: Verdict,
 }
 
+impl ClaimRow {
+    /// The row of a computed claim: its measurement and the verdict of its rule.
+    fn judged(claim: Documented, m: Measurement) -> Self {
+        Self {
+            verdict: judge(&m),
+            measurement: Some(m),
+            claim,
+        }
+    }
+}
+
 /// The ledger of `paper` (`None`: all five) at `size`, computing every claim that has a check.
 pub fn ledger(paper: Option<&str>, size: Size) -> Result<Vec<ClaimRow>> {
     if let Some(p) = paper {
@@ -283,14 +294,7 @@ pub fn ledger(paper: Option<&str>, size: Size) -> Result<Vec<ClaimRow>> {
             continue;
         }
         let row = match checks::check(&claim.id) {
-            Some(f) => {
-                let m = f(size)?;
-                ClaimRow {
-                    verdict: judge(&m),
-                    measurement: Some(m),
-                    claim,
-                }
-            }
+            Some(f) => ClaimRow::judged(claim, f(size)?),
             // no computation here: the documentation's verdict where it records "not reproduced"
             // (a notebook's finding), otherwise "not checked"
             None => ClaimRow {
@@ -387,12 +391,7 @@ pub fn row(id: &str, size: Size) -> Result<DataFrame> {
         .ok_or_else(|| Error::invalid("claim", id, "not in the Claims tables of docs/"))?;
     let f = checks::check(id)
         .ok_or_else(|| Error::invalid("claim", id, "the ledger has no computation for it"))?;
-    let m = f(size)?;
-    compact(&[ClaimRow {
-        verdict: judge(&m),
-        measurement: Some(m),
-        claim,
-    }])
+    compact(&[ClaimRow::judged(claim, f(size)?)])
 }
 
 /// Writes the whole ledger (every column of [`ledger_frame`]) to `path` (.csv, .parquet or .json):

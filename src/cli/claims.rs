@@ -24,11 +24,10 @@ pub struct ClaimsArgs {
 
 /// Computes the ledger and prints the counts per paper and the rows (or writes the rows).
 pub fn claims(a: ClaimsArgs) -> Result<()> {
-    let size = match a.size.as_str() {
-        "small" => Size::Small,
-        "full" => Size::Full,
-        s => return Err(Error::invalid("--size", s, "expected small or full")),
-    };
+    let size = [Size::Small, Size::Full]
+        .into_iter()
+        .find(|s| s.name() == a.size)
+        .ok_or_else(|| Error::invalid("--size", &a.size, "expected small or full"))?;
     let rows = ledger(a.paper.as_deref(), size)?;
     let table = ledger_frame(&rows)?;
     eprintln!("{}", counts(&rows)?);

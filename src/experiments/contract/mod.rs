@@ -33,7 +33,7 @@ use crate::plot::Figure;
 
 mod scalar;
 
-pub use scalar::{one_of, Scalar};
+pub use scalar::{choice_list, one_of, Scalar};
 
 /// A [`Field`] of `Self` from its kind (`one`, `list` or `optional`), name, path and help:
 /// `field!(list "d", d, "Dimensions.")`, `field!(one "sgd_steps", sgd.steps, "SGD steps.")`.

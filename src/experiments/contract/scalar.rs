@@ -66,6 +66,15 @@ impl Scalar for PathBuf {
     }
 }
 
+/// What a choice accepts: `names`, or `comma-separated names` for a list.
+pub fn choice_list(names: &str, plural: bool) -> String {
+    if plural {
+        format!("comma-separated {names}")
+    } else {
+        names.to_string()
+    }
+}
+
 /// `a, b or c`.
 pub fn one_of(names: &[&str]) -> String {
     match names {
@@ -82,7 +91,7 @@ macro_rules! choices {
         impl $crate::experiments::Scalar for $ty {
             fn expected(plural: bool) -> String {
                 let names = $crate::experiments::contract::one_of(&[$($name),+]);
-                if plural { format!("comma-separated {names}") } else { names }
+                $crate::experiments::contract::choice_list(&names, plural)
             }
             fn parse_one(s: &str) -> Option<Self> {
                 match s.trim() {
@@ -137,16 +146,11 @@ choices!(crate::torch::DeviceChoice {
 
 /// Implements [`Scalar`] for a type with `FromStr` and `Display` (which must write what `FromStr`
 /// reads), described by `names`.
-#[cfg(feature = "torch")]
 macro_rules! named {
     ($ty:ty, $names:literal) => {
         impl Scalar for $ty {
             fn expected(plural: bool) -> String {
-                if plural {
-                    format!("comma-separated {}", $names)
-                } else {
-                    $names.into()
-                }
+                choice_list($names, plural)
             }
             fn parse_one(s: &str) -> Option<Self> {
                 s.trim().parse().ok()
@@ -168,25 +172,7 @@ named!(
     "cem, cem-uniform, sgm or ddpm"
 );
 
-impl Scalar for crate::schedule::ScheduleKind {
-    fn expected(plural: bool) -> String {
-        let names = "linear, quadratic, exponential or power:P with P > 0";
-        if plural {
-            format!("comma-separated {names}")
-        } else {
-            names.into()
-        }
-    }
-    fn parse_one(s: &str) -> Option<Self> {
-        s.trim().parse().ok()
-    }
-    fn show_one(&self) -> String {
-        use crate::schedule::ScheduleKind::*;
-        match self {
-            Linear => "linear".into(),
-            Quadratic => "quadratic".into(),
-            Exponential => "exponential".into(),
-            Power(p) => format!("power:{p}"),
-        }
-    }
-}
+named!(
+    crate::schedule::ScheduleKind,
+    "linear, quadratic, exponential or power:P with P > 0"
+);
