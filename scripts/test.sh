@@ -36,8 +36,9 @@ cargo test --all-features --locked
 
 stamp "cargo doc (warnings are errors)"
 # Cost: rustdoc needs the dependencies checked in metadata mode, which the test build does not
-# share: 10.0 CPU-minutes cold (user 9 min 15 s + sys 45 s in a fresh target folder on the 2-core
-# development machine), about 5 minutes of wall time on two idle cores; seconds when warm.
+# share: 10.0 CPU-minutes alone in a fresh target folder (user 9 min 15 s + sys 45 s on the 2-core
+# development machine); right after the test build of a clean clone it took 90 s of wall time
+# (the build scripts and proc macros are shared). Seconds when warm.
 RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --locked
 
 stamp "notebook runner tests"
