@@ -4,13 +4,14 @@
 use difftheory::experiments::absorption::{self, Absorption};
 use difftheory::experiments::drift_explosion::{self, DriftExplosion};
 use difftheory::experiments::RunOptions;
-use difftheory::rng::rng_from_seed;
+use difftheory::rng::{rng_from_seed, SimRng};
 use difftheory::sampler::{gaussian_starts, ExactScore, ReverseSde, Step};
 use difftheory::schedule::{ForwardProcess, ScheduleKind, TimeGrid};
 use difftheory::score::{
-    bessel_ratio, score_into, targets, Curve, FlatGaussian, GaussianMixture, PointCloud, Posterior,
-    Sphere,
+    bessel_ratio, posterior_mean_importance, score_into, targets, Curve, FlatGaussian,
+    GaussianMixture, PointCloud, Posterior, Sphere,
 };
+use difftheory::stats::Estimate;
 use difftheory::sweep::{f64_column, Progress};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
@@ -114,73 +115,20 @@ fn line_targets_are_the_papers_closed_forms() {
     assert!(close(&tg.score, &[-x[0], -x[1] / v]));
 }
 
-/// Self-normalized importance sampling of `E[X_0 | X_t = x]` from draws of the prior, with its
-/// delta-method standard error per coordinate.
-fn is_posterior_mean(
-    draw: &mut dyn FnMut() -> Vec<f64>,
-    process: ForwardProcess,
-    t: f64,
-    x: &[f64],
-    n: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    let (m, v) = (process.mean_coeff(t), process.variance(t));
-    let samples: Vec<(Vec<f64>, f64)> = (0..n)
-        .map(|_| {
-            let x0 = draw();
-            let lw = -x
-                .iter()
-                .zip(&x0)
-                .map(|(a, b)| (a - m * b).powi(2))
-                .sum::<f64>()
-                / (2.0 * v);
-            (x0, lw)
-        })
-        .collect();
-    let top = samples
-        .iter()
-        .map(|s| s.1)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = samples.iter().map(|s| (s.1 - top).exp()).collect();
-    let sw: f64 = w.iter().sum();
-    let d = x.len();
-    let mean: Vec<f64> = (0..d)
-        .map(|k| {
-            samples
-                .iter()
-                .zip(&w)
-                .map(|(s, wi)| wi * s.0[k])
-                .sum::<f64>()
-                / sw
-        })
-        .collect();
-    let se = (0..d)
-        .map(|k| {
-            (samples
-                .iter()
-                .zip(&w)
-                .map(|(s, wi)| (wi * (s.0[k] - mean[k])).powi(2))
-                .sum::<f64>())
-            .sqrt()
-                / sw
-        })
-        .collect();
-    (mean, se)
-}
-
 /// Every closed-form posterior mean against importance sampling from its prior: N = 400 000 draws,
 /// seed 11; each coordinate within 5 standard errors (plus 1e-9 for exactly-zero coordinates).
 #[test]
 fn posterior_means_agree_with_importance_sampling() {
     let mut rng = rng_from_seed(11);
     let n = 400_000;
-    let check = |name: &str, exact: Vec<f64>, (mc, se): (Vec<f64>, Vec<f64>)| {
+    let check = |name: &str, exact: Vec<f64>, mc: Vec<Estimate>| {
         for k in 0..exact.len() {
             assert!(
-                (exact[k] - mc[k]).abs() <= 5.0 * se[k] + 1e-9,
+                (exact[k] - mc[k].mean).abs() <= 5.0 * mc[k].sem + 1e-9,
                 "{name}[{k}]: exact {} vs MC {} ± {}",
                 exact[k],
-                mc[k],
-                se[k]
+                mc[k].mean,
+                mc[k].sem
             );
         }
     };
@@ -198,69 +146,77 @@ fn posterior_means_agree_with_importance_sampling() {
     .unwrap();
     let x = [0.4, 0.3];
     let exact = f(&gm, ForwardProcess::Ou, 0.4, &x);
-    let mc = is_posterior_mean(
-        &mut || {
-            let j = if rng.random::<f64>() < 0.3 { 0 } else { 1 };
-            let (mu, s) = ([[-1.0, 0.5], [2.0, 0.0]][j], [0.5f64, 0.5f64.sqrt()][j]);
-            (0..2)
-                .map(|k| mu[k] + s * Distribution::<f64>::sample(&StandardNormal, &mut rng))
-                .collect()
-        },
+    let mc = posterior_mean_importance(
         ForwardProcess::Ou,
         0.4,
         &x,
         n,
-    );
+        &mut rng,
+        |rng: &mut SimRng| {
+            let j = if rng.random::<f64>() < 0.3 { 0 } else { 1 };
+            let (mu, s) = ([[-1.0, 0.5], [2.0, 0.0]][j], [0.5f64, 0.5f64.sqrt()][j]);
+            (0..2)
+                .map(|k| mu[k] + s * Distribution::<f64>::sample(&StandardNormal, rng))
+                .collect()
+        },
+    )
+    .unwrap();
     check("mixture", exact, mc);
     // flat Gaussian in 4 dims on a 2-plane, Brownian time
     let fg = FlatGaussian::new(4, 2, 1.5).unwrap();
     let x = [1.0, -0.5, 0.2, 0.1];
     let exact = f(&fg, ForwardProcess::Brownian, 0.5, &x);
-    let mc = is_posterior_mean(
-        &mut || {
-            vec![
-                1.5 * Distribution::<f64>::sample(&StandardNormal, &mut rng),
-                1.5 * Distribution::<f64>::sample(&StandardNormal, &mut rng),
-                0.0,
-                0.0,
-            ]
-        },
+    let mc = posterior_mean_importance(
         ForwardProcess::Brownian,
         0.5,
         &x,
         n,
-    );
+        &mut rng,
+        |rng: &mut SimRng| {
+            vec![
+                1.5 * Distribution::<f64>::sample(&StandardNormal, rng),
+                1.5 * Distribution::<f64>::sample(&StandardNormal, rng),
+                0.0,
+                0.0,
+            ]
+        },
+    )
+    .unwrap();
     check("flat", exact, mc);
     // sphere in 3 dims
     let sp = Sphere::new(3).unwrap();
     let x = [0.3, 0.2, -0.1];
     let exact = f(&sp, ForwardProcess::OuHalf, 0.6, &x);
-    let mc = is_posterior_mean(
-        &mut || {
-            let g: Vec<f64> = (0..3).map(|_| StandardNormal.sample(&mut rng)).collect();
-            let r = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-            g.iter().map(|v| v / r).collect()
-        },
+    let mc = posterior_mean_importance(
         ForwardProcess::OuHalf,
         0.6,
         &x,
         n,
-    );
+        &mut rng,
+        |rng: &mut SimRng| {
+            let g: Vec<f64> = (0..3).map(|_| StandardNormal.sample(rng)).collect();
+            let r = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+            g.iter().map(|v| v / r).collect()
+        },
+    )
+    .unwrap();
     check("sphere", exact, mc);
     // spiral curve
     let cv = Curve::spiral();
     let x = [2.0, 3.0];
     let exact = f(&cv, ForwardProcess::OuHalf, 0.5, &x);
-    let mc = is_posterior_mean(
-        &mut || {
-            let u = 1.0 + 12.0 * rng.random::<f64>();
-            vec![u * u.cos(), u * u.sin()]
-        },
+    let mc = posterior_mean_importance(
         ForwardProcess::OuHalf,
         0.5,
         &x,
         n,
-    );
+        &mut rng,
+        |rng: &mut SimRng| {
+            let u = 1.0 + 12.0 * rng.random::<f64>();
+            vec![u * u.cos(), u * u.sin()]
+        },
+    )
+    .unwrap();
     check("curve", exact, mc);
     // point cloud: the prior is the cloud itself
     let pc = PointCloud::eight_points();
@@ -268,13 +224,15 @@ fn posterior_means_agree_with_importance_sampling() {
     let x = [0.5, 1.0];
     let exact = f(&pc, ForwardProcess::Ou, 0.3, &x);
     let pts = pc.points().to_vec();
-    let mc = is_posterior_mean(
-        &mut || pts[(rng.random::<f64>() * 8.0) as usize].clone(),
+    let mc = posterior_mean_importance(
         ForwardProcess::Ou,
         0.3,
         &x,
         n,
-    );
+        &mut rng,
+        |rng: &mut SimRng| pts[(rng.random::<f64>() * 8.0) as usize].clone(),
+    )
+    .unwrap();
     check("eight points", exact, mc);
 }
 

@@ -4,8 +4,9 @@
 //! Tolerances and false alarms: the z-type rules use k = 4 standard errors (two-sided chance
 //! 6.3·10⁻⁵ per comparison under a correct implementation, so below 10⁻³ over the ledger's
 //! comparisons); a trend step must clear 3 s.e. of the step where the expected step is many
-//! standard errors (each check's comment gives it), and exact rules compare quantities that carry
-//! no sampling error.
+//! standard errors (each check's comment gives it), a bound on a fitted exponent allows Student's
+//! one-sided 0.999 quantile of the fit's standard error (its residuals have few degrees of freedom),
+//! and exact rules compare quantities that carry no sampling error.
 
 use super::{Measurement, Rule};
 use crate::error::Result;
@@ -23,6 +24,7 @@ use crate::experiments::schedule_ablation::{self, ScheduleAblation};
 use crate::experiments::RunOptions;
 use crate::linear::{LinearParams, Sampler};
 use crate::notebook::Size;
+use crate::rng::task_seed;
 use crate::sweep::{f64_column, Progress};
 
 /// A claim's computation.
@@ -52,13 +54,31 @@ pub fn check(id: &str) -> Option<Check> {
         "004.pca-equivalence" => pca_equivalence,
         "004.posterior-softmax-projections" => posterior_softmax,
         "004.jacobian-closed-form" => jacobian_closed_form,
+        "002.drift-is-conditional-expectation" => drift_is_conditional_expectation,
+        "002.blurred-data-bounded-score" => blurred_bounded,
+        "003.drift-conditional-expectation-form" => drift_conditional_expectation_form,
+        "003.support-kept-under-wrong-start-and-constant-error" => support_kept_nine_points,
+        "003.sphere-uniform-fig2a" => support_kept_sphere,
+        "003.lemma2-best-gaussian-fit" => lemma2_best_fit,
+        "003.lemma3-kl-to-gaussian-fit-bound" => lemma3_kl_bound,
+        "001.gap-n-exponent" => gap_n_exponent,
+        "001.gap-m-exponent" => gap_m_exponent,
         _ => return None,
     };
     Some(f)
 }
 
 /// Every id [`check`] knows (so a test can hold them against the documentation).
-pub const CHECKED: [&str; 21] = [
+pub const CHECKED: [&str; 30] = [
+    "002.drift-is-conditional-expectation",
+    "002.blurred-data-bounded-score",
+    "003.drift-conditional-expectation-form",
+    "003.support-kept-under-wrong-start-and-constant-error",
+    "003.sphere-uniform-fig2a",
+    "003.lemma2-best-gaussian-fit",
+    "003.lemma3-kl-to-gaussian-fit-bound",
+    "001.gap-n-exponent",
+    "001.gap-m-exponent",
     "004.posterior-softmax-projections",
     "004.jacobian-closed-form",
     "004.pca-equivalence",
@@ -733,4 +753,368 @@ fn rank_falls_with_snr(size: Size) -> Result<Measurement> {
             "rank_0.99 at SNR 0.01 minus at SNR 100; K = 2, d_k = 6, ambient 48, orthogonal bases"
                 .into(),
     })
+}
+
+/// The 9 points of paper 003's Fig. 2 (the same as the notebook's and the Novikov experiment's).
+fn nine_points() -> Result<crate::score::PointCloud> {
+    crate::score::PointCloud::new(crate::experiments::novikov::sphere_points(1))
+}
+
+/// Paper 002's drift is a conditional expectation: the closed-form `E[X_0 | X_t = x]` of the
+/// spiral (the paper's curve, exact up to its quadrature) against self-normalized importance
+/// sampling from the curve's own law; the coordinate with the largest |z| within 4 s.e.
+fn drift_is_conditional_expectation(size: Size) -> Result<Measurement> {
+    use crate::schedule::ForwardProcess;
+    use crate::score::{posterior_mean_importance, Curve, Posterior};
+    let curve = Curve::spiral();
+    let (t, x) = (0.5, [2.0, 3.0]);
+    let draws = size.pick(200_000, 1_000_000);
+    let mut exact = [0.0; 2];
+    curve.posterior_mean(ForwardProcess::OuHalf, t, &x, &mut exact);
+    let mc = posterior_mean_importance(
+        ForwardProcess::OuHalf,
+        t,
+        &x,
+        draws,
+        &mut crate::rng::rng_from_seed(31),
+        |r| curve.sample(r),
+    )?;
+    let k = largest_z(2, |i| mc[i].z_score(exact[i]));
+    Ok(Measurement {
+        value: mc[k].mean,
+        sem: mc[k].sem,
+        series: vec![],
+        reference: exact[k],
+        reference_from: "the closed form f(x, t) (quadrature over the curve's parameter)".into(),
+        n: draws,
+        rule: Rule::WithinSe(4.0),
+        setting: format!(
+            "coordinate {k} of E[X₀ | X_t = x] (largest |z|) at x = (2, 3), t = 0.5; the spiral (U cos U, U sin U), U ~ Unif[1, 13], OU rate ½"
+        ),
+    })
+}
+
+/// Paper 003's form of the drift, `Σ_t⁻¹(E[m_t(X_0) | X_t = x] − x)`, against central differences
+/// of `ln p_t` (h = 10⁻⁵) for the 9 points, under Brownian motion and OU, at t = 0.05 and 0.5: the
+/// largest difference relative to the drift's size is at most 10⁻⁶ (no sampling error).
+fn drift_conditional_expectation_form(_: Size) -> Result<Measurement> {
+    use crate::schedule::ForwardProcess;
+    use crate::score::score_into;
+    let cloud = nine_points()?;
+    let x = [0.3, -0.2, 0.5];
+    let h = 1e-5;
+    let mut worst = 0.0_f64;
+    for process in [ForwardProcess::Brownian, ForwardProcess::Ou] {
+        for t in [0.05, 0.5] {
+            let mut s = [0.0; 3];
+            score_into(&cloud, process, t, &x, &mut s);
+            let size = s.iter().map(|v| v * v).sum::<f64>().sqrt();
+            for k in 0..3 {
+                let (mut a, mut b) = (x, x);
+                a[k] += h;
+                b[k] -= h;
+                let fd = (cloud.log_density(process, t, &a) - cloud.log_density(process, t, &b))
+                    / (2.0 * h);
+                worst = worst.max((fd - s[k]).abs() / size);
+            }
+        }
+    }
+    Ok(Measurement {
+        value: worst,
+        sem: 0.0,
+        series: vec![],
+        reference: 0.0,
+        reference_from: "central differences of ln p_t (the exact mixture density)".into(),
+        n: 12,
+        rule: Rule::Absolute(1e-6),
+        setting: "max |drift − ∇ln p_t| / |drift| over 3 coordinates, Brownian motion and OU, t = 0.05 and 0.5; 9 points on the unit sphere in R³, x = (0.3, −0.2, 0.5)".into(),
+    })
+}
+
+/// Paper 003's Fig. 2: a constant drift error and a wrong initial law still land on the data's
+/// support. `data`'s paths from `N(2·1, I)` with error `0.5 e₁`; the fraction of end points
+/// farther than 0.05 from the support (`distance`) is at most 5 %.
+fn support_kept<P: crate::score::Posterior>(
+    data: &P,
+    distance: impl Fn(&[f64]) -> f64,
+    paths: usize,
+    what: &str,
+) -> Result<Measurement> {
+    let ends = crate::experiments::novikov::wrong_start_ends(data, 0.5, 2.0, paths, 7)?;
+    let off = ends.iter().filter(|y| distance(y) >= 0.05).count() as f64 / paths as f64;
+    Ok(Measurement {
+        value: off,
+        sem: (off * (1.0 - off) / paths as f64).sqrt(),
+        series: vec![],
+        reference: 0.05,
+        reference_from: "the paper's Fig. 2: the paths stay on the support (5 % allowed off it)"
+            .into(),
+        n: paths,
+        rule: Rule::AtMost,
+        setting: format!(
+            "fraction of end points farther than 0.05 from {what}; start N(2·1, I₃) instead of N(0, I₃), drift error 0.5 e₁, OU rate 1, Euler–Maruyama on 400 exponential steps from T = 5 to 1e-4"
+        ),
+    })
+}
+
+fn support_kept_nine_points(size: Size) -> Result<Measurement> {
+    let cloud = nine_points()?;
+    support_kept(
+        &cloud,
+        |y| cloud.distance(y),
+        size.pick(1000, 10_000),
+        "the 9 training points",
+    )
+}
+
+fn support_kept_sphere(size: Size) -> Result<Measurement> {
+    let sphere = crate::score::Sphere::new(3)?;
+    support_kept(
+        &sphere,
+        |y| (y.iter().map(|v| v * v).sum::<f64>().sqrt() - 1.0).abs(),
+        size.pick(1000, 10_000),
+        "the unit sphere (the uniform measure on it, exact score)",
+    )
+}
+
+/// Lemma 2: the best Gaussian fit of `p_t` is `N(m E X_0, m² Cov X_0 + v I)`, i.e. it has the
+/// moments of `p_t`. The fit's mean and covariance entries against the sample moments of draws of
+/// `X_t` (9 points, OU at t = 0.3, so both `m` and `v` matter): the entry with the largest |z|
+/// is within 4 s.e. (each covariance entry's s.e. from its products about the fit's mean).
+fn lemma2_best_fit(size: Size) -> Result<Measurement> {
+    use crate::gaussian::GaussianFit;
+    use crate::schedule::ForwardProcess;
+    use crate::score::sample_xt;
+    use crate::stats::Welford;
+    let cloud = nine_points()?;
+    let (process, t) = (ForwardProcess::Ou, 0.3);
+    let fit =
+        GaussianFit::of_points(cloud.points())?.at(process.mean_coeff(t), process.variance(t));
+    let n = size.pick(100_000, 1_000_000);
+    // 3 means, then the 6 entries (i <= j) of the covariance
+    let pairs: Vec<(usize, usize)> = (0..3).flat_map(|i| (i..3).map(move |j| (i, j))).collect();
+    let mut acc = vec![Welford::new(); 3 + pairs.len()];
+    let mut rng = crate::rng::rng_from_seed(32);
+    for _ in 0..n {
+        let x = sample_xt(&cloud, process, t, &mut rng);
+        for k in 0..3 {
+            acc[k].push(x[k]);
+        }
+        for (a, &(i, j)) in acc[3..].iter_mut().zip(&pairs) {
+            a.push((x[i] - fit.mean[i]) * (x[j] - fit.mean[j]));
+        }
+    }
+    let est: Vec<crate::stats::Estimate> =
+        acc.iter().map(|a| a.estimate()).collect::<Result<_>>()?;
+    let target: Vec<f64> = (0..3)
+        .map(|k| fit.mean[k])
+        .chain(pairs.iter().map(|&(i, j)| fit.cov[i * 3 + j]))
+        .collect();
+    let k = largest_z(est.len(), |i| est[i].z_score(target[i]));
+    let name = if k < 3 {
+        format!("mean[{k}]")
+    } else {
+        format!("cov[{}, {}]", pairs[k - 3].0, pairs[k - 3].1)
+    };
+    Ok(Measurement {
+        value: est[k].mean,
+        sem: est[k].sem,
+        series: vec![],
+        reference: target[k],
+        reference_from: "Lemma 2's fit N(m E X₀, m² Cov X₀ + v I)".into(),
+        n,
+        rule: Rule::WithinSe(4.0),
+        setting: format!(
+            "{name} of X_t (the moment of largest |z| among 3 means and 6 covariances); 9 points on the unit sphere in R³, OU rate 1, t = 0.3"
+        ),
+    })
+}
+
+/// Lemma 3: `KL(p_t ‖ best Gaussian fit) <= ½ Σ ln(1 + λ_i/t)` for the 9 points under Brownian
+/// motion, t = 0.003 … 3 (the notebook's grid): Monte Carlo of the KL (exact mixture density) at
+/// the t where it comes closest to the bound, in standard errors, is not above it by more than 4.
+fn lemma3_kl_bound(size: Size) -> Result<Measurement> {
+    use crate::gaussian::{kl_to_gaussian_fit_mc, lemma3_bound, GaussianFit};
+    use crate::schedule::ForwardProcess;
+    let cloud = nine_points()?;
+    let fit = GaussianFit::of_points(cloud.points())?;
+    let n = size.pick(5_000, 50_000);
+    let ts = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0];
+    let mut rows = Vec::new();
+    for (k, &t) in ts.iter().enumerate() {
+        let kl = kl_to_gaussian_fit_mc(
+            &cloud,
+            ForwardProcess::Brownian,
+            t,
+            n,
+            &mut crate::rng::rng_from_seed(task_seed(33, k as u64)),
+        )?;
+        rows.push((t, kl, lemma3_bound(&fit, 1.0, t)?));
+    }
+    let k = rows
+        .iter()
+        .enumerate()
+        .max_by(|a, b| {
+            let z = |r: &(f64, crate::stats::Estimate, f64)| r.1.z_score(r.2);
+            z(a.1).total_cmp(&z(b.1))
+        })
+        .map(|(k, _)| k)
+        .unwrap_or(0);
+    let (t, kl, bound) = rows[k];
+    let ratios: Vec<f64> = rows.iter().map(|r| r.1.mean / r.2).collect();
+    Ok(Measurement {
+        value: kl.mean,
+        sem: kl.sem,
+        series: rows.iter().map(|r| (r.0, r.1.mean, r.1.sem)).collect(),
+        reference: bound,
+        reference_from: "Lemma 3's bound ½ Σ ln(1 + λ_i/t)".into(),
+        n,
+        rule: Rule::NotAboveSe(4.0),
+        setting: format!(
+            "KL at t = {t} (closest to the bound); KL/bound from {:.2} to {:.2} over t = 0.003 … 3; 9 points on the unit sphere in R³, Brownian motion",
+            ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            ratios.iter().copied().fold(0.0_f64, f64::max)
+        ),
+    })
+}
+
+/// Thm 3.7: Gaussian-blurred data keep a bounded score. The eight points blurred by `N(0, s² I)`,
+/// s = 0.1 (a Gaussian mixture): `E|∇ln p_t|²` at t = 10⁻⁶ against its t → 0 limit, the Fisher
+/// information `2/s² = 200` of separated components (the components are 12.6 s apart: overlap
+/// below 10⁻⁸), within 4 s.e. The unblurred points would give `2/v(t) ≈ 2·10⁶` there; the series
+/// shows t = 10⁻⁶ … 10⁻².
+fn blurred_bounded(size: Size) -> Result<Measurement> {
+    use crate::schedule::ForwardProcess;
+    use crate::score::{sample_xt, score_into, GaussianMixture, PointCloud};
+    use crate::stats::Welford;
+    let s2 = 0.01;
+    let pts = PointCloud::eight_points().points().to_vec();
+    let k = pts.len();
+    let blurred = GaussianMixture::new(vec![1.0; k], pts, vec![s2; k])?;
+    let process = ForwardProcess::OuHalf;
+    let n = size.pick(20_000, 200_000);
+    let mut series = Vec::new();
+    for (j, t) in [1e-2, 1e-3, 1e-4, 1e-5, 1e-6].into_iter().enumerate() {
+        let mut rng = crate::rng::rng_from_seed(task_seed(34, j as u64));
+        let mut acc = Welford::new();
+        let mut s = [0.0; 2];
+        for _ in 0..n {
+            let x = sample_xt(&blurred, process, t, &mut rng);
+            score_into(&blurred, process, t, &x, &mut s);
+            acc.push(s[0] * s[0] + s[1] * s[1]);
+        }
+        let e = acc.estimate()?;
+        series.push((t, e.mean, e.sem));
+    }
+    let last = series[series.len() - 1];
+    Ok(Measurement {
+        value: last.1,
+        sem: last.2,
+        series,
+        reference: 2.0 / s2,
+        reference_from: "the t → 0 limit: the Fisher information 2/s² of the blurred points".into(),
+        n,
+        rule: Rule::WithinSe(4.0),
+        setting: "E|∇ln p_t|² at t = 1e-6; the eight points blurred by N(0, 0.01 I), OU rate ½ (unblurred: 2/v(t) ≈ 2e6)".into(),
+    })
+}
+
+/// Paper 001's bound in one variable: the early-stopped gap's exponent in `axis` (fitted by
+/// least squares on log–log axes, its s.e. from the residuals with `points − 2` degrees of
+/// freedom) is not above the bound's exponent by more than `k` s.e., where `k` is Student's
+/// one-sided 0.999 quantile for those degrees of freedom (a false alarm below 10⁻³).
+fn gap_exponent(
+    summary: &polars::prelude::DataFrame,
+    axis: &str,
+    bound: f64,
+    n: usize,
+    setting: String,
+) -> Result<Measurement> {
+    let e = crate::stats::fit_exponent(
+        &f64_column(summary, axis)?,
+        &f64_column(summary, "gap_at_best")?,
+    )?;
+    // Student's t, one-sided 0.999, for 1 … 7 degrees of freedom (more use 7's: conservative)
+    let k = [318.3, 22.33, 10.21, 7.173, 5.893, 5.208, 4.785][e.points.saturating_sub(3).min(6)];
+    Ok(Measurement {
+        value: e.slope,
+        sem: e.slope_se,
+        series: vec![],
+        reference: bound,
+        reference_from: "the paper's bound O(n^(-2/5) + m^(-4/5)) (abstract)".into(),
+        n,
+        rule: Rule::NotAboveSe(k),
+        setting: format!(
+            "{setting}; exponent {:.3} ± {:.3} over {} points (95 % interval {:.2} … {:.2})",
+            e.slope, e.slope_se, e.points, e.ci_low, e.ci_high
+        ),
+    })
+}
+
+/// The exponent in n (m = 1024 full, 256 small; n = 64 … 2048; one Gaussian, where the n term is
+/// the whole bound).
+fn gap_n_exponent(size: Size) -> Result<Measurement> {
+    use crate::experiments::rf_generalization::RfSetting;
+    let trials = size.pick(2, 4);
+    let m = size.pick(256, 1024);
+    let out = rf_generalization::run(
+        &RfGeneralization {
+            d: vec![2],
+            n: vec![64, 128, 256, 512, 1024, 2048],
+            features: vec![m],
+            mode_distance: vec![0.0],
+            setting: RfSetting {
+                population_samples: 2000,
+                ..Default::default()
+            },
+        },
+        &opts(trials, 1),
+    )?;
+    gap_exponent(
+        &out.summary,
+        "n",
+        -0.4,
+        trials,
+        format!(
+            "gap at τ* against n = 64 … 2048; d = 2, m = {m}, one Gaussian, {trials} trials per n"
+        ),
+    )
+}
+
+/// The exponent in m along the diagonal n = m² (m = 16 … 256 in nine steps of √2), where the
+/// bound's two terms are equal, so it says gap = O(m^(-4/5)) there. At fixed n the m term meets
+/// the floor set by n (notebook 06 shows it past m ≈ 128 at n = 8192): a fit in m alone would
+/// measure the floor, not the bound.
+fn gap_m_exponent(size: Size) -> Result<Measurement> {
+    use crate::experiments::rf_generalization::RfSetting;
+    let trials = size.pick(4, 8);
+    let ms = [16, 23, 32, 45, 64, 91, 128, 181, 256];
+    let mut rows = Vec::new();
+    for (k, &m) in ms.iter().enumerate() {
+        let out = rf_generalization::run(
+            &RfGeneralization {
+                d: vec![2],
+                n: vec![m * m],
+                features: vec![m],
+                mode_distance: vec![0.0],
+                setting: RfSetting {
+                    population_samples: 2000,
+                    ..Default::default()
+                },
+            },
+            &opts(trials, task_seed(2, k as u64)),
+        )?;
+        rows.push(out.summary);
+    }
+    let mut summary = rows[0].clone();
+    for r in &rows[1..] {
+        summary.vstack_mut(r)?;
+    }
+    gap_exponent(
+        &summary,
+        "features",
+        -0.8,
+        trials,
+        format!("gap at τ* against m along n = m² (m = 16 … 256); d = 2, one Gaussian, {trials} trials per point"),
+    )
 }

@@ -102,6 +102,9 @@ pub enum Rule {
     Absolute(f64),
     /// `measured <= reference` (a bound).
     AtMost,
+    /// `measured <= reference + k · s.e.` (a bound checked against a noisy measurement: it fails
+    /// only where the measurement lies above the bound by more than `k` standard errors).
+    NotAboveSe(f64),
     /// Every step of the measured sequence goes up (`true`) or down by more than `k` standard
     /// errors of the step.
     Monotone {
@@ -128,6 +131,7 @@ impl fmt::Display for Rule {
             Rule::Relative(r) => write!(f, "|measured − reference| <= {r} × |reference|"),
             Rule::Absolute(a) => write!(f, "|measured − reference| <= {a}"),
             Rule::AtMost => write!(f, "measured <= reference"),
+            Rule::NotAboveSe(k) => write!(f, "measured <= reference + {k} s.e."),
             Rule::Monotone { increasing, k } => write!(
                 f,
                 "every step {} by more than {k} s.e.",
@@ -201,6 +205,10 @@ pub fn judge(m: &Measurement) -> Verdict {
     };
     match &m.rule {
         // a standard error of 0: the quantities carry no sampling error, so they must agree
+        Rule::NotAboveSe(_) if m.sem == 0.0 => ok(
+            d <= 0.0,
+            format!("measured − reference = {d:+.4} (no sampling error)"),
+        ),
         Rule::WithinSe(_) | Rule::Beyond { .. } if m.sem == 0.0 => ok(
             d == 0.0,
             format!(
@@ -221,6 +229,14 @@ pub fn judge(m: &Measurement) -> Verdict {
         }
         Rule::Absolute(a) => ok(d.abs() <= *a, format!("measured − reference = {d:+.4}")),
         Rule::AtMost => ok(d <= 0.0, format!("measured − reference = {d:+.4}")),
+        Rule::NotAboveSe(k) => {
+            let z = d / m.sem;
+            // NaN (a missing value) fails too
+            ok(
+                z <= *k,
+                format!("measured − reference = {d:+.4} ({z:+.2} s.e.)"),
+            )
+        }
         Rule::Monotone { increasing, k } => {
             let bad = m.series.windows(2).find(|w| {
                 let step = if *increasing {
@@ -509,6 +525,23 @@ mod tests {
             Verdict::Holds
         );
         assert_ne!(judge(&m(2.0, 0.0, 2.5, Rule::Exact)), Verdict::Holds);
+        // a bound against a noisy measurement: fails only 4 s.e. above it (or with no s.e., above)
+        assert_eq!(
+            judge(&m(-0.1, 0.1, -0.4, Rule::NotAboveSe(4.0))),
+            Verdict::Holds
+        );
+        assert!(matches!(
+            judge(&m(0.1, 0.1, -0.4, Rule::NotAboveSe(4.0))),
+            Verdict::Differs(s) if s.contains("+5.00 s.e.")
+        ));
+        assert_ne!(
+            judge(&m(0.1, 0.0, 0.0, Rule::NotAboveSe(4.0))),
+            Verdict::Holds
+        );
+        assert_ne!(
+            judge(&m(f64::NAN, 0.1, 0.0, Rule::NotAboveSe(4.0))),
+            Verdict::Holds
+        );
         let mut t = m(
             0.0,
             0.0,

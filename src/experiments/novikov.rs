@@ -19,9 +19,9 @@ use super::{Experiment, ExperimentOutput, Field, RunOptions};
 use crate::error::{Error, Result};
 use crate::girsanov::{girsanov_paths, novikov_estimate};
 use crate::rng::{rng_from_seed, task_seed};
-use crate::sampler::{gaussian_starts, ExactScore, ReverseSde, Step};
+use crate::sampler::{gaussian_starts, ExactScore, ReverseSde, Step, WithError};
 use crate::schedule::{ForwardProcess, TimeGrid};
-use crate::score::PointCloud;
+use crate::score::{PointCloud, Posterior};
 use crate::sweep::{Grid, Record, Sweep};
 
 /// The kind of drift error.
@@ -103,6 +103,43 @@ pub fn sphere_points(seed: u64) -> Vec<Vec<f64>> {
 }
 
 const T_FINAL: f64 = 5.0;
+
+/// Paper 003's Fig. 2 robustness run: the reverse SDE of OU (rate 1) with the exact score of
+/// `data` plus the constant error `error · e₁`, started from `N(shift · 1, I)` instead of the
+/// stationary law, Euler–Maruyama on the exponential grid from `T = 5` to `10⁻⁴` (400 steps). Path
+/// `i` starts from `task_seed(seed, i)` and has its own noise stream. Returns the end points; the
+/// paper's claim is that they lie on the support of `data` despite both mistakes.
+pub fn wrong_start_ends<P: Posterior>(
+    data: &P,
+    error: f64,
+    shift: f64,
+    paths: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f64>>> {
+    crate::error::check_count_at_least("paths", paths, 1)?;
+    let constant = move |_t: f64, _x: &[f64], e: &mut [f64]| {
+        e.iter_mut().for_each(|v| *v = 0.0);
+        e[0] = error;
+    };
+    let drift = WithError {
+        base: ExactScore {
+            data,
+            process: ForwardProcess::Ou,
+        },
+        error: constant,
+    };
+    let starts = gaussian_starts(0..paths, data.dim(), seed)
+        .into_iter()
+        .map(|x| x.iter().map(|v| v + shift).collect())
+        .collect();
+    let sde = ReverseSde {
+        process: ForwardProcess::Ou,
+        grid: TimeGrid::exponential(1e-4, T_FINAL, 400)?,
+        step: Step::EulerMaruyama,
+        seed,
+    };
+    sde.run(&drift, starts, None)
+}
 
 /// Runs every (error, t_min) pair (the points from `opts.seed`, each pair's paths and bootstrap
 /// from its task seed).

@@ -126,6 +126,58 @@ pub fn sample_xt<P: Posterior + ?Sized>(
         .collect()
 }
 
+/// Self-normalized importance sampling of `E[X_0 | X_t = x]` from `n` prior draws `draw(rng)`,
+/// each weighted by the Gaussian transition density `N(x; m x_0, v I)`: per coordinate the estimate
+/// and its delta-method standard error `sqrt(Σ w_i² (x_0,i − mean)²) / Σ w_i`. It needs no closed
+/// form, so it is the independent check of every [`Posterior::posterior_mean`].
+pub fn posterior_mean_importance(
+    process: ForwardProcess,
+    t: f64,
+    x: &[f64],
+    n: usize,
+    rng: &mut SimRng,
+    mut draw: impl FnMut(&mut SimRng) -> Vec<f64>,
+) -> Result<Vec<Estimate>> {
+    check_count_at_least("n", n, 2)?;
+    let (m, v) = (process.mean_coeff(t), process.variance(t));
+    let d = x.len();
+    let mut points = Vec::with_capacity(n * d);
+    let mut log_w = Vec::with_capacity(n);
+    for _ in 0..n {
+        let x0 = draw(rng);
+        if x0.len() != d {
+            return Err(crate::error::Error::invalid(
+                "draw",
+                x0.len(),
+                format!("a prior draw must have the {d} coordinates of x"),
+            ));
+        }
+        log_w.push(
+            -x.iter()
+                .zip(&x0)
+                .map(|(a, b)| (a - m * b).powi(2))
+                .sum::<f64>()
+                / (2.0 * v),
+        );
+        points.extend_from_slice(&x0);
+    }
+    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = log_w.iter().map(|l| (l - top).exp()).collect();
+    let sw: f64 = w.iter().sum();
+    Ok((0..d)
+        .map(|k| {
+            let col = || points.iter().skip(k).step_by(d);
+            let mean = col().zip(&w).map(|(p, wi)| wi * p).sum::<f64>() / sw;
+            let var: f64 = col().zip(&w).map(|(p, wi)| (wi * (p - mean)).powi(2)).sum();
+            Estimate {
+                mean,
+                sem: var.sqrt() / sw,
+                n,
+            }
+        })
+        .collect())
+}
+
 /// The L² error of a score estimate at time `t`: `E_{p_t} |ŝ(X_t) − ∇log p_t(X_t)|²`, from `n`
 /// draws of `X_t`.
 pub fn score_l2_error<D: Drift + ?Sized, P: Posterior + ?Sized>(
