@@ -37,6 +37,22 @@ pub enum Error {
         /// What is wrong with it and what would be right.
         reason: String,
     },
+    /// Not a failure: a [shard](crate::sweep::Sweep::shard) stored its chunks, and the sweep is not
+    /// complete yet, so there is no table to return. The same sweep without the shard (or after
+    /// the other shards) merges the chunks.
+    #[error("shard {index}/{count} stored its chunks in {dir} ({computed} tasks computed here); {missing} chunks of the sweep are not stored yet: the same run without the shard merges them once every shard has finished")]
+    ShardDone {
+        /// The shard.
+        index: usize,
+        /// The shard count.
+        count: usize,
+        /// Tasks this run computed.
+        computed: usize,
+        /// Chunks of the sweep not stored yet.
+        missing: usize,
+        /// The shared checkpoint folder.
+        dir: PathBuf,
+    },
     /// A sweep checkpoint folder that does not belong to this sweep.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

@@ -296,3 +296,91 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     d
 }
+
+/// Four shards started together on one shared folder (threads standing in for cluster nodes; the
+/// manifest is created by exactly one of them and the others check it), then a merge that computes
+/// nothing: the frame equals a one-process run's and no temporary file is left. Cost: < 1 s.
+#[test]
+fn shards_running_together_merge_into_the_one_process_frame() {
+    let dir = tempdir("shards");
+    let sweep = || {
+        Sweep::new(grid())
+            .replicates(3)
+            .seed(21)
+            .chunk_size(5)
+            .progress(Progress::Off)
+    };
+    let barrier = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (dir, barrier) = (&dir, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                match sweep().checkpoint(dir).shard(i, 4).run(task) {
+                    // the shard that finds every chunk stored returns the whole frame
+                    Ok(r) => assert!(r.complete),
+                    Err(Error::ShardDone { index, count, .. }) => {
+                        assert_eq!((index, count), (i, 4))
+                    }
+                    Err(e) => panic!("shard {i}: {e}"),
+                }
+            });
+        }
+    });
+    let merged = sweep().checkpoint(&dir).merge_only().run(task).unwrap();
+    assert!(merged.complete && merged.resumed_tasks == 54);
+    assert!(merged
+        .frame
+        .equals_missing(&sweep().run(task).unwrap().frame));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert_eq!(names.len(), 1 + 11, "manifest and 11 chunks: {names:?}");
+    let st = &difftheory::sweep::checkpoint_status(&dir).unwrap()[0];
+    assert_eq!((st.chunks, st.done.len(), st.total_tasks), (11, 11, 54));
+    assert_eq!(st.per_shard(4), vec![(3, 3), (3, 3), (3, 3), (2, 2)]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A merge that computes nothing names the chunks no shard stored, and a plain run computes them;
+/// a shard needs a shared folder and an index below the count. Cost: < 1 s.
+#[test]
+fn a_merge_names_the_missing_chunks_and_shards_are_checked() {
+    let dir = tempdir("shard-missing");
+    let sweep = || {
+        Sweep::new(grid())
+            .seed(22)
+            .chunk_size(4)
+            .progress(Progress::Off)
+    };
+    // shards 0 and 2 of 3 run; shard 1 (chunks 1 and 4) never does
+    for i in [0, 2] {
+        let e = sweep().checkpoint(&dir).shard(i, 3).run(task).unwrap_err();
+        assert!(matches!(e, Error::ShardDone { missing: 2.., .. }), "{e}");
+    }
+    let e = sweep()
+        .checkpoint(&dir)
+        .merge_only()
+        .run(task)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 of 5 chunks are not stored (1, 4)"), "{e}");
+    let st = &difftheory::sweep::checkpoint_status(&dir).unwrap()[0];
+    assert_eq!(st.missing, vec![1, 4]);
+    assert!(st.to_string().ends_with("missing 1, 4"), "{st}");
+    let done = sweep().checkpoint(&dir).run(task).unwrap();
+    assert_eq!(done.resumed_tasks, 18 - 6);
+    assert!(done.frame.equals_missing(&sweep().run(task).unwrap().frame));
+    let e = sweep().shard(0, 2).run(task).unwrap_err().to_string();
+    assert!(e.contains("set one"), "{e}");
+    let e = sweep()
+        .checkpoint(&dir)
+        .shard(2, 2)
+        .run(task)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected i/N with 0 <= i < N"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -27,6 +27,8 @@ struct Common {
     checkpoint: Option<PathBuf>,
     time_budget: Option<Duration>,
     quiet: bool,
+    shard: Option<(usize, usize)>,
+    merge_only: bool,
 }
 
 /// The subcommand of `e`.
@@ -110,6 +112,31 @@ pub(super) fn command(e: &dyn Registered) -> Command {
             .help("Start no new chunk after this many seconds (the result is then partial)."),
     )
     .arg(
+        Arg::new("shard")
+            .long("shard")
+            .value_name("I/N")
+            .value_parser(parse_shard)
+            .conflicts_with("merge_only")
+            .help("Compute only shard I of N (0 <= I < N: the chunks c with c mod N = I) into --checkpoint, \
+                   which all shards share; the same command without --shard then merges them. With \
+                   --checkpoint and no --shard, a Slurm array task takes it from SLURM_ARRAY_TASK_ID \
+                   (minus SLURM_ARRAY_TASK_MIN) and SLURM_ARRAY_TASK_COUNT, a Kubernetes indexed job \
+                   from JOB_COMPLETION_INDEX and --shards."),
+    )
+    .arg(
+        Arg::new("shards")
+            .long("shards")
+            .value_name("N")
+            .value_parser(clap::value_parser!(u64).range(1..))
+            .help("The shard count that goes with JOB_COMPLETION_INDEX (Kubernetes indexed jobs)."),
+    )
+    .arg(
+        Arg::new("merge_only")
+            .long("merge-only")
+            .action(ArgAction::SetTrue)
+            .help("Compute nothing: merge the chunks in --checkpoint, or list the missing ones and fail."),
+    )
+    .arg(
         Arg::new("quiet")
             .long("quiet")
             .action(ArgAction::SetTrue)
@@ -127,12 +154,96 @@ fn common(m: &ArgMatches) -> Common {
         checkpoint: m.get_one::<PathBuf>("checkpoint").cloned(),
         time_budget: m.get_one::<Duration>("time_budget").copied(),
         quiet: m.get_flag("quiet"),
+        shard: None,
+        merge_only: m.get_flag("merge_only"),
     }
+}
+
+/// `I/N` with `0 <= I < N`.
+fn parse_shard(v: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("{v:?}: expected I/N with 0 <= I < N, such as 0/4");
+    let (i, n) = v.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The shard of this process: `--shard`, else (with a checkpoint folder and no `--merge-only`)
+/// a Slurm array task's or a Kubernetes indexed job's (`--shards` gives its count). `env` reads an
+/// environment variable.
+fn resolve_shard(
+    flag: Option<(usize, usize)>,
+    shards: Option<u64>,
+    has_checkpoint: bool,
+    merge_only: bool,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(usize, usize)>> {
+    if flag.is_some() || !has_checkpoint || merge_only {
+        return Ok(flag);
+    }
+    let num = |name: &str| -> Result<Option<usize>> {
+        match env(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::invalid(name, v, "expected a non-negative integer")),
+        }
+    };
+    let out_of = |i: usize, n: usize, from: &str| -> Result<Option<(usize, usize)>> {
+        if n == 0 || i >= n {
+            return Err(Error::invalid(
+                "shard",
+                format!("{i}/{n}"),
+                format!("from {from}: expected 0 <= index < count"),
+            ));
+        }
+        Ok(Some((i, n)))
+    };
+    if let (Some(id), Some(count)) = (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?) {
+        let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        let i = id.checked_sub(min).ok_or_else(|| {
+            Error::invalid(
+                "SLURM_ARRAY_TASK_ID",
+                id,
+                "expected at least SLURM_ARRAY_TASK_MIN",
+            )
+        })?;
+        return out_of(
+            i,
+            count,
+            "SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT",
+        );
+    }
+    if let Some(i) = num("JOB_COMPLETION_INDEX")? {
+        let n = shards.ok_or_else(|| {
+            Error::invalid(
+                "shards",
+                "none",
+                "JOB_COMPLETION_INDEX is set: give the shard count with --shards N (or --shard I/N)",
+            )
+        })?;
+        return out_of(i, n as usize, "JOB_COMPLETION_INDEX and --shards");
+    }
+    Ok(None)
 }
 
 /// Runs `e` with the parsed flags `m`: the summary printed or written, the raw table, the report.
 pub(super) fn run(e: &dyn Registered, m: &ArgMatches, threads: Option<usize>) -> Result<()> {
-    let c = common(m);
+    let mut c = common(m);
+    c.shard = resolve_shard(
+        m.get_one::<(usize, usize)>("shard").copied(),
+        m.get_one::<u64>("shards").copied(),
+        c.checkpoint.is_some(),
+        c.merge_only,
+        |k| std::env::var(k).ok(),
+    )?;
     let fields = e.fields();
     let values: Vec<(&str, &str)> = fields
         .iter()
@@ -149,9 +260,28 @@ pub(super) fn run(e: &dyn Registered, m: &ArgMatches, threads: Option<usize>) ->
         } else {
             Progress::Stderr
         },
+        shard: c.shard,
+        merge_only: c.merge_only,
     };
     // errors name the parameter as the command line writes it
-    let done = e.run_with(&values, &opts).map_err(|err| match err {
+    let done = match e.run_with(&values, &opts) {
+        Err(Error::ShardDone {
+            index,
+            count,
+            computed,
+            missing,
+            dir,
+        }) if c.shard.is_some() => {
+            eprintln!(
+                "[{}] shard {index}/{count} done: {computed} tasks computed here, its chunks are in {}; {missing} chunks are not stored yet (the same command with --merge-only lists them). The same command without --shard merges them once every shard has finished.",
+                e.name(),
+                dir.display()
+            );
+            return Ok(());
+        }
+        other => other,
+    };
+    let done = done.map_err(|err| match err {
         Error::InvalidParam {
             name,
             value,
@@ -174,6 +304,15 @@ pub(super) fn run(e: &dyn Registered, m: &ArgMatches, threads: Option<usize>) ->
 /// Prints or writes the summary, writes the raw table and the report.
 fn finish(e: &dyn Registered, done: &Finished, opts: &RunOptions, c: &Common) -> Result<()> {
     let out = &done.output;
+    if let Some((i, n)) = c.shard {
+        // the shard that completed the sweep: the tables are whole, but writing them is the merge's
+        // job (every array task has the same --out)
+        eprintln!(
+            "[{}] shard {i}/{n} done, and the sweep is complete: the same command without --shard writes its tables",
+            e.name()
+        );
+        return Ok(());
+    }
     super::write_tables(
         e.name(),
         &out.summary,

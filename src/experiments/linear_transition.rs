@@ -14,7 +14,7 @@
 use super::linear_kl::LinearKl;
 use super::memorization::Memorization;
 use super::{Experiment, ExperimentOutput, Field, RunOptions};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::linear::Sampler;
 use crate::plot::{measured_lines, Figure, FigureSpec};
 use crate::sweep::{f64_column, frame, Value};
@@ -69,7 +69,11 @@ pub fn run(p: &LinearTransition, opts: &RunOptions) -> Result<ExperimentOutput> 
     p.check()?;
     super::check_trials::<LinearTransition>(opts)?;
     let m = &p.model;
-    let mem = super::memorization::run(m, opts)?;
+    // a shard runs its part of both sweeps before it reports that it is done
+    let mem = super::memorization::run(m, opts);
+    if matches!(&mem, Err(e) if !matches!(e, Error::ShardDone { .. })) {
+        return mem;
+    }
     let kl_opts = RunOptions {
         seed: opts.seed ^ KL_STREAM,
         checkpoint: opts.checkpoint.as_ref().map(|c| c.join("kl")),
@@ -87,6 +91,7 @@ pub fn run(p: &LinearTransition, opts: &RunOptions) -> Result<ExperimentOutput> 
         },
         &kl_opts,
     )?;
+    let mem = mem?;
     let reals = |v: Vec<f64>| v.into_iter().map(Value::Float).collect::<Vec<_>>();
     let ints = |v: Vec<f64>| v.into_iter().map(|x| Value::Int(x as i64)).collect::<Vec<_>>();
     let (ms, ks) = (&mem.summary, &kl.summary);

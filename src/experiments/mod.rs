@@ -78,6 +78,10 @@ pub struct RunOptions {
     pub time_budget: Option<Duration>,
     /// Where progress lines go.
     pub progress: Progress,
+    /// Compute only shard `i` of `n` of every sweep into the shared checkpoint ([`Sweep::shard`]).
+    pub shard: Option<(usize, usize)>,
+    /// Compute nothing: read what the checkpoint holds ([`Sweep::merge_only`]).
+    pub merge_only: bool,
 }
 
 impl Default for RunOptions {
@@ -89,6 +93,8 @@ impl Default for RunOptions {
             checkpoint: None,
             time_budget: None,
             progress: Progress::Auto,
+            shard: None,
+            merge_only: false,
         }
     }
 }
@@ -128,6 +134,12 @@ impl RunOptions {
         }
         if let Some(b) = self.time_budget {
             s = s.time_budget(b);
+        }
+        if let Some((i, n)) = self.shard {
+            s = s.shard(i, n);
+        }
+        if self.merge_only {
+            s = s.merge_only();
         }
         s
     }

@@ -353,6 +353,13 @@ pub fn images_to_columns(x: &Tensor) -> Result<Mat<f64>> {
 
 /// Trains, samples and measures every (n, replicate); `opts.progress` gets a line per model.
 pub fn run(p: &PixelMemorization, opts: &RunOptions) -> Result<PixelMemorizationOutput> {
+    if opts.shard.is_some() || opts.merge_only {
+        return Err(Error::invalid(
+            "shard",
+            "set",
+            "pixel-memorization trains its models one by one in its checkpoint folder and does not shard; run one process per --n instead",
+        ));
+    }
     let p = &Plan::new(p, opts)?;
     let (root, temporary) = match &p.workdir {
         Some(d) => (d.clone(), false),

@@ -1,7 +1,11 @@
 //! Parquet checkpoints of a sweep: one file per finished chunk plus a manifest naming the sweep.
 //!
-//! Files are written to a temporary name and renamed, so a sweep killed mid-write never leaves a
-//! half chunk behind; on restart, every chunk whose file exists is read instead of recomputed.
+//! Files are written to a temporary name unique to the writing process and renamed, so a sweep
+//! killed mid-write never leaves a half chunk behind, and several processes (the shards of one
+//! sweep) can share the folder: the manifest is created once (linked into place, which fails if
+//! another process was first; the later ones check it names the same sweep), and each chunk is
+//! renamed into place whole. On restart, every chunk whose file exists is read instead of
+//! recomputed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,28 +24,34 @@ impl Checkpoint {
     pub(crate) fn open(dir: &Path, manifest: &serde_json::Value) -> Result<Self> {
         fs::create_dir_all(dir)
             .map_err(|e| Error::io("cannot create checkpoint folder", dir, e))?;
-        let path = dir.join("manifest.json");
+        let path = dir.join(MANIFEST);
         let text = serde_json::to_string_pretty(manifest).expect("a JSON value always serializes");
-        if path.exists() {
-            let old = fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-            let old: serde_json::Value =
-                serde_json::from_str(&old).map_err(|e| Error::BadFile {
-                    path: path.clone(),
-                    reason: format!(
-                        "not a sweep manifest ({e}); delete the folder or choose another"
-                    ),
-                })?;
-            if &old != manifest {
-                return Err(Error::Checkpoint {
-                    path: dir.to_path_buf(),
-                    reason:
-                        "it holds a different sweep (grid, replicates, seed or chunk size differ); \
-                             choose a new folder or delete this one"
-                            .into(),
-                });
+        if !path.exists() {
+            // written whole under a unique name, then linked into place: exactly one process
+            // creates the manifest, and nobody ever reads a half-written one
+            let tmp = unique_tmp(&path);
+            fs::write(&tmp, text.as_bytes()).map_err(|e| Error::io("cannot write", &tmp, e))?;
+            let linked = fs::hard_link(&tmp, &path);
+            let _ = fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {
+                    return Ok(Self {
+                        dir: dir.to_path_buf(),
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("cannot write", &path, e)),
             }
-        } else {
-            write_atomic(&path, text.as_bytes())?;
+        }
+        let old = read_manifest(&path)?;
+        if &old != manifest {
+            return Err(Error::Checkpoint {
+                path: dir.to_path_buf(),
+                reason:
+                    "it holds a different sweep (grid, replicates, seed or chunk size differ); \
+                         choose a new folder or delete this one"
+                        .into(),
+            });
         }
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -49,7 +59,7 @@ impl Checkpoint {
     }
 
     fn chunk_path(&self, chunk: usize) -> PathBuf {
-        self.dir.join(format!("chunk-{chunk:06}.parquet"))
+        self.dir.join(chunk_name(chunk))
     }
 
     /// The stored frame of `chunk`, if that chunk finished before.
@@ -70,7 +80,7 @@ impl Checkpoint {
 
     pub(crate) fn store(&self, chunk: usize, frame: &DataFrame) -> Result<()> {
         let path = self.chunk_path(chunk);
-        let tmp = path.with_extension("parquet.tmp");
+        let tmp = unique_tmp(&path);
         {
             let mut file =
                 fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
@@ -87,8 +97,139 @@ impl Checkpoint {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))
+const MANIFEST: &str = "manifest.json";
+
+fn chunk_name(chunk: usize) -> String {
+    format!("chunk-{chunk:06}.parquet")
+}
+
+/// `path` with a suffix unique to this process and call: `.<pid>.<counter>.tmp`.
+fn unique_tmp(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.{k}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn read_manifest(path: &Path) -> Result<serde_json::Value> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("not a sweep manifest ({e}); delete the folder or choose another"),
+    })
+}
+
+/// What a checkpoint folder holds: the sweep's chunks, finished and missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointStatus {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Tasks of the whole sweep.
+    pub total_tasks: usize,
+    /// Tasks per chunk.
+    pub chunk_size: usize,
+    /// Chunks of the whole sweep.
+    pub chunks: usize,
+    /// The finished chunks, in order.
+    pub done: Vec<usize>,
+    /// The chunks not stored yet, in order.
+    pub missing: Vec<usize>,
+}
+
+impl CheckpointStatus {
+    /// Whether every chunk is stored.
+    pub fn complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+    /// Per shard `i` of `count` (the chunks `c` with `c mod count = i`): `(done, of)`.
+    pub fn per_shard(&self, count: usize) -> Vec<(usize, usize)> {
+        let count = count.max(1);
+        (0..count)
+            .map(|i| {
+                let of = (0..self.chunks).filter(|c| c % count == i).count();
+                let done = self.done.iter().filter(|c| *c % count == i).count();
+                (done, of)
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for CheckpointStatus {
+    /// `DIR: 12 of 16 chunks (done), missing 3, 7, 11, 15`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} of {} chunks done ({} tasks of {} per chunk)",
+            self.dir.display(),
+            self.done.len(),
+            self.chunks,
+            self.total_tasks,
+            self.chunk_size
+        )?;
+        if !self.missing.is_empty() {
+            let list: Vec<String> = self
+                .missing
+                .iter()
+                .take(20)
+                .map(|c| c.to_string())
+                .collect();
+            let more = if self.missing.len() > 20 { ", …" } else { "" };
+            write!(f, "; missing {}{more}", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The status of the sweep checkpoint in `dir`, read from its manifest and chunk files (nothing is
+/// computed): the folder's own sweep and those one level down (an experiment that runs several
+/// sweeps keeps the others in subfolders), one status per sweep.
+pub fn checkpoint_status(dir: &Path) -> Result<Vec<CheckpointStatus>> {
+    let one = |d: &Path| -> Result<CheckpointStatus> {
+        let m = read_manifest(&d.join(MANIFEST))?;
+        let bad = |what: &str| Error::BadFile {
+            path: d.join(MANIFEST),
+            reason: format!("the manifest has no valid {what}"),
+        };
+        let replicates = m["replicates"].as_u64().ok_or_else(|| bad("replicates"))? as usize;
+        let chunk_size = m["chunk_size"]
+            .as_u64()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| bad("chunk_size"))? as usize;
+        let axes = m["axes"].as_array().ok_or_else(|| bad("axes"))?;
+        let mut total = replicates;
+        for a in axes {
+            let n = a["values"]
+                .as_array()
+                .ok_or_else(|| bad("axis values"))?
+                .len();
+            total = total.checked_mul(n).ok_or_else(|| bad("grid size"))?;
+        }
+        let chunks = total.div_ceil(chunk_size);
+        let (done, missing) = (0..chunks).partition(|c| d.join(chunk_name(*c)).exists());
+        Ok(CheckpointStatus {
+            dir: d.to_path_buf(),
+            total_tasks: total,
+            chunk_size,
+            chunks,
+            done,
+            missing,
+        })
+    };
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("cannot read", dir, e))?;
+    let mut subs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(MANIFEST).exists())
+        .collect();
+    subs.sort();
+    if dir.join(MANIFEST).exists() {
+        subs.insert(0, dir.to_path_buf());
+    }
+    if subs.is_empty() {
+        return Err(Error::Checkpoint {
+            path: dir.to_path_buf(),
+            reason: "no sweep manifest here or one folder down: not a checkpoint folder (or no shard has started yet)".into(),
+        });
+    }
+    subs.iter().map(|d| one(d)).collect()
 }

@@ -50,6 +50,7 @@ pub use value::{f64_column, Value};
 use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed, SimRng};
 use checkpoint::Checkpoint;
+pub use checkpoint::{checkpoint_status, CheckpointStatus};
 use frames::{concat, record_columns};
 pub(crate) use progress::Reporter;
 use value::column_from_values;
@@ -129,6 +130,18 @@ pub struct Sweep {
     progress: Progress,
     progress_every: Duration,
     label: String,
+    compute: Compute,
+}
+
+/// Which chunks a run computes (those already in the checkpoint are always read back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compute {
+    /// Every missing chunk.
+    All,
+    /// The missing chunks `c` with `c mod count = index`.
+    Shard { index: usize, count: usize },
+    /// None: read what the checkpoint holds.
+    Nothing,
 }
 
 impl Sweep {
@@ -144,6 +157,7 @@ impl Sweep {
             progress: Progress::Auto,
             progress_every: Duration::from_secs(2),
             label: "sweep".into(),
+            compute: Compute::All,
         }
     }
     /// Replicates per grid point (>= 1).
@@ -188,6 +202,41 @@ impl Sweep {
     /// The label at the start of progress lines.
     pub fn label(mut self, label: &str) -> Self {
         self.label = label.to_string();
+        self
+    }
+
+    /// Compute only shard `index` of `count`: the chunks `c` with `c mod count = index`, into the
+    /// [checkpoint](Sweep::checkpoint) folder that all shards share (a run without it is an
+    /// error). The shards may run at the same time, on one machine or many. A shard that leaves the
+    /// sweep incomplete returns [`Error::ShardDone`] (its product is its chunks, not a table); the
+    /// one that completes it returns the whole frame. The same sweep run afterwards without
+    /// `shard` reads every stored chunk and computes only what is missing: its frame equals a
+    /// one-process run's, since every task's seed depends only on its index.
+    ///
+    /// ```
+    /// use difftheory::sweep::{Grid, Record, Sweep, Progress};
+    /// let dir = std::env::temp_dir().join(format!("dt-shard-doc-{}", std::process::id()));
+    /// let s = Sweep::new(Grid::new().axis("k", 0..40usize)).chunk_size(4).progress(Progress::Off);
+    /// let task = |t: &difftheory::sweep::Task<'_>| Ok(Record::new().with("y", t.seed as f64));
+    /// for i in 0..3 {
+    ///     match s.clone().checkpoint(&dir).shard(i, 3).run(task) {
+    ///         Err(difftheory::Error::ShardDone { missing, .. }) => assert!(i < 2 && missing > 0),
+    ///         other => assert!(i == 2 && other.unwrap().complete),
+    ///     }
+    /// }
+    /// let merged = s.clone().checkpoint(&dir).merge_only().run(task).unwrap();
+    /// assert!(merged.complete && merged.resumed_tasks == 40);
+    /// assert_eq!(merged.frame, s.run(task).unwrap().frame);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn shard(mut self, index: usize, count: usize) -> Self {
+        self.compute = Compute::Shard { index, count };
+        self
+    }
+    /// Compute nothing: read the chunks the [checkpoint](Sweep::checkpoint) holds. Every chunk must
+    /// be there: otherwise the run is an [`Error::Checkpoint`] that lists the missing ones.
+    pub fn merge_only(mut self) -> Self {
+        self.compute = Compute::Nothing;
         self
     }
 
@@ -307,14 +356,35 @@ impl Sweep {
         let chunk = self.effective_chunk_size();
         let n_chunks = total.div_ceil(chunk);
         let points: Vec<Point> = (0..self.grid.len()).map(|i| self.grid.point(i)).collect();
+        match self.compute {
+            Compute::Shard { index, count } if count == 0 || index >= count => {
+                return Err(Error::invalid(
+                    "shard",
+                    format!("{index}/{count}"),
+                    "expected i/N with 0 <= i < N",
+                ))
+            }
+            Compute::Shard { .. } | Compute::Nothing if self.checkpoint.is_none() => {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    "none",
+                    "a shard or a merge reads and writes the chunks of a shared checkpoint folder: set one",
+                ))
+            }
+            _ => {}
+        }
         let store = match &self.checkpoint {
             Some(dir) => Some(Checkpoint::open(dir, &self.manifest())?),
             None => None,
         };
         let mut reporter = Reporter::new(self.progress, &self.label, self.progress_every);
         let mut frames: Vec<DataFrame> = Vec::with_capacity(n_chunks);
-        let (mut done, mut resumed) = (0usize, 0usize);
+        let (mut done, mut resumed, mut computed) = (0usize, 0usize, 0usize);
         let mut complete = true;
+        // chunks neither stored nor computed by this run; the frame keeps the prefix before the first
+        let mut missing: Vec<usize> = Vec::new();
+        // the columns of the first chunk seen, so that an empty prefix still has the sweep's schema
+        let mut schema: Option<DataFrame> = None;
         for c in 0..n_chunks {
             let range = c * chunk..((c + 1) * chunk).min(total);
             if let Some(df) = store.as_ref().map(|s| s.load(c)).transpose()?.flatten() {
@@ -332,13 +402,25 @@ impl Sweep {
                     });
                 }
                 resumed += range.len();
-                done += range.len();
-                frames.push(df);
+                schema.get_or_insert_with(|| df.clear());
+                if missing.is_empty() {
+                    done += range.len();
+                    frames.push(df);
+                }
+                continue;
+            }
+            let mine = match self.compute {
+                Compute::All => true,
+                Compute::Shard { index, count } => c % count == index,
+                Compute::Nothing => false,
+            };
+            if !mine {
+                missing.push(c);
                 continue;
             }
             if let Some(budget) = self.time_budget {
                 // at least one chunk per run, so that a resumed sweep always makes progress
-                if done > resumed && reporter.elapsed() >= budget {
+                if computed > 0 && reporter.elapsed() >= budget {
                     complete = false;
                     break;
                 }
@@ -418,9 +500,13 @@ impl Sweep {
             if let Some(s) = &store {
                 s.store(c, &df)?;
             }
-            done += range.len();
-            frames.push(df);
-            reporter.update(done, total);
+            computed += range.len();
+            schema.get_or_insert_with(|| df.clear());
+            if missing.is_empty() {
+                done += range.len();
+                frames.push(df);
+            }
+            reporter.update(done.max(computed), total);
         }
         if resumed > 0 {
             reporter.say(&format!(
@@ -436,7 +522,35 @@ impl Sweep {
                 "time budget reached after {done}/{total} tasks{where_}"
             ));
         }
-        let frame = concat(frames)?;
+        let dir = || self.checkpoint.clone().unwrap_or_default();
+        match self.compute {
+            Compute::Shard { index, count } if !missing.is_empty() => {
+                return Err(Error::ShardDone {
+                    index,
+                    count,
+                    computed,
+                    missing: missing.len(),
+                    dir: dir(),
+                })
+            }
+            Compute::Nothing if !missing.is_empty() => {
+                let list: Vec<String> = missing.iter().take(20).map(|c| c.to_string()).collect();
+                return Err(Error::Checkpoint {
+                    path: dir(),
+                    reason: format!(
+                        "{} of {n_chunks} chunks are not stored ({}{}): run the shards that own them (chunk c belongs to shard c mod N), or merge without merge-only to compute them here",
+                        missing.len(),
+                        list.join(", "),
+                        if missing.len() > 20 { ", …" } else { "" }
+                    ),
+                });
+            }
+            _ => {}
+        }
+        let frame = match (frames.is_empty(), schema) {
+            (true, Some(empty)) => empty,
+            _ => concat(frames)?,
+        };
         Ok(SweepResult {
             frame,
             completed_tasks: done,
