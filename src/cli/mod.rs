@@ -14,6 +14,7 @@ mod editing;
 mod experiment;
 #[cfg(feature = "torch")]
 mod pixel;
+mod slurm;
 
 use std::path::Path;
 
@@ -73,6 +74,7 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
     for e in &registry {
         cli = cli.subcommand(experiment::command(*e));
     }
+    cli = cli.subcommand(slurm::command(&registry));
     let matches = match cli.try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => return usage_error(e),
@@ -89,6 +91,7 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
         }
     }
     let result = match matches.subcommand() {
+        Some(("slurm", sub)) => slurm::run(&registry, sub),
         Some((name, sub)) => match registry.iter().find(|e| e.name() == name) {
             Some(e) => experiment::run(*e, sub, threads),
             None => match Cli::from_arg_matches(&matches) {

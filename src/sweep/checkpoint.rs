@@ -62,6 +62,11 @@ impl Checkpoint {
         self.dir.join(chunk_name(chunk))
     }
 
+    /// Whether `chunk` is stored (its file exists; it is not read).
+    pub(crate) fn has(&self, chunk: usize) -> bool {
+        self.chunk_path(chunk).is_file()
+    }
+
     /// The stored frame of `chunk`, if that chunk finished before.
     pub(crate) fn load(&self, chunk: usize) -> Result<Option<DataFrame>> {
         let path = self.chunk_path(chunk);
@@ -160,7 +165,7 @@ impl std::fmt::Display for CheckpointStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: {} of {} chunks done ({} tasks of {} per chunk)",
+            "{}: {} of {} chunks done ({} tasks, {} per chunk)",
             self.dir.display(),
             self.done.len(),
             self.chunks,
@@ -206,7 +211,7 @@ pub fn checkpoint_status(dir: &Path) -> Result<Vec<CheckpointStatus>> {
             total = total.checked_mul(n).ok_or_else(|| bad("grid size"))?;
         }
         let chunks = total.div_ceil(chunk_size);
-        let (done, missing) = (0..chunks).partition(|c| d.join(chunk_name(*c)).exists());
+        let (done, missing) = (0..chunks).partition(|c| d.join(chunk_name(*c)).is_file());
         Ok(CheckpointStatus {
             dir: d.to_path_buf(),
             total_tasks: total,

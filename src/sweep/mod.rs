@@ -381,39 +381,50 @@ impl Sweep {
         let mut frames: Vec<DataFrame> = Vec::with_capacity(n_chunks);
         let (mut done, mut resumed, mut computed) = (0usize, 0usize, 0usize);
         let mut complete = true;
-        // chunks neither stored nor computed by this run; the frame keeps the prefix before the first
+        // chunks neither stored nor computed by this run
         let mut missing: Vec<usize> = Vec::new();
-        // the columns of the first chunk seen, so that an empty prefix still has the sweep's schema
-        let mut schema: Option<DataFrame> = None;
-        for c in 0..n_chunks {
-            let range = c * chunk..((c + 1) * chunk).min(total);
-            if let Some(df) = store.as_ref().map(|s| s.load(c)).transpose()?.flatten() {
-                if df.height() != range.len() {
+        let range_of = |c: usize| c * chunk..((c + 1) * chunk).min(total);
+        // a stored chunk, checked against its task count
+        let load = |c: usize| -> Result<Option<DataFrame>> {
+            let Some(s) = &store else { return Ok(None) };
+            let df = s.load(c)?;
+            if let Some(df) = &df {
+                if df.height() != range_of(c).len() {
                     return Err(Error::Checkpoint {
-                        path: store
-                            .as_ref()
-                            .map(|s| s.dir().to_path_buf())
-                            .unwrap_or_default(),
+                        path: s.dir().to_path_buf(),
                         reason: format!(
                             "chunk {c} has {} rows, expected {}; delete it to recompute",
                             df.height(),
-                            range.len()
+                            range_of(c).len()
                         ),
                     });
                 }
+            }
+            Ok(df)
+        };
+        for c in 0..n_chunks {
+            let range = range_of(c);
+            let mine = match self.compute {
+                Compute::All => true,
+                Compute::Shard { index, count } => c % count == index,
+                Compute::Nothing => false,
+            };
+            if let (Compute::Shard { .. }, false, Some(s)) = (self.compute, mine, &store) {
+                // another shard's chunk: whether it is there is all a shard needs (it reads the
+                // chunks only if it finds the sweep complete, below)
+                if !s.has(c) {
+                    missing.push(c);
+                }
+                continue;
+            }
+            if let Some(df) = load(c)? {
                 resumed += range.len();
-                schema.get_or_insert_with(|| df.clear());
                 if missing.is_empty() {
                     done += range.len();
                     frames.push(df);
                 }
                 continue;
             }
-            let mine = match self.compute {
-                Compute::All => true,
-                Compute::Shard { index, count } => c % count == index,
-                Compute::Nothing => false,
-            };
             if !mine {
                 missing.push(c);
                 continue;
@@ -501,7 +512,6 @@ impl Sweep {
                 s.store(c, &df)?;
             }
             computed += range.len();
-            schema.get_or_insert_with(|| df.clear());
             if missing.is_empty() {
                 done += range.len();
                 frames.push(df);
@@ -524,6 +534,14 @@ impl Sweep {
         }
         let dir = || self.checkpoint.clone().unwrap_or_default();
         match self.compute {
+            Compute::Shard { index, count } if !complete => {
+                return Err(Error::Checkpoint {
+                    path: dir(),
+                    reason: format!(
+                        "shard {index}/{count} reached its time budget before all of its chunks ({computed} tasks computed and kept); run it again to continue"
+                    ),
+                })
+            }
             Compute::Shard { index, count } if !missing.is_empty() => {
                 return Err(Error::ShardDone {
                     index,
@@ -545,12 +563,23 @@ impl Sweep {
                     ),
                 });
             }
+            Compute::Shard { .. } if complete => {
+                // this shard completed the sweep: the whole frame, in chunk order
+                frames.clear();
+                done = 0;
+                for c in 0..n_chunks {
+                    let df = load(c)?.ok_or_else(|| Error::Checkpoint {
+                        path: dir(),
+                        reason: format!("chunk {c} vanished while the sweep was merged"),
+                    })?;
+                    done += df.height();
+                    frames.push(df);
+                }
+                resumed = done - computed;
+            }
             _ => {}
         }
-        let frame = match (frames.is_empty(), schema) {
-            (true, Some(empty)) => empty,
-            _ => concat(frames)?,
-        };
+        let frame = concat(frames)?;
         Ok(SweepResult {
             frame,
             completed_tasks: done,
