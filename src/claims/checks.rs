@@ -358,29 +358,16 @@ fn cem_bounded(_: Size) -> Result<Measurement> {
 /// against 1 within 4 s.e.
 fn memorization_transition(size: Size) -> Result<Measurement> {
     let (trials, samples) = size.pick((100, 4), (400, 8));
-    let ns = vec![5, 10, 20, 40, 80, 160, 320, 800];
-    let mut per_n: Vec<Vec<f64>> = vec![Vec::new(); ns.len()];
-    for seed in 1..=samples as u64 {
-        let out = memorization::run(
-            &Memorization {
-                d: vec![20],
-                n: ns.clone(),
-                ..Default::default()
-            },
-            &opts(trials, seed),
-        )?;
-        for (k, p) in f64_column(&out.summary, "p_gen_closer")?
-            .into_iter()
-            .enumerate()
-        {
-            per_n[k].push(p);
-        }
-    }
-    let mut s = Vec::with_capacity(ns.len());
-    for (k, &n) in ns.iter().enumerate() {
-        let e = crate::stats::mean_sem(&per_n[k])?;
-        s.push((n as f64, e.mean, e.sem));
-    }
+    let pooled = memorization::pooled(
+        &Memorization {
+            d: vec![20],
+            n: vec![5, 10, 20, 40, 80, 160, 320, 800],
+            ..Default::default()
+        },
+        &opts(trials, 1),
+        samples,
+    )?;
+    let s = series(&pooled, "n", "p_pooled", "p_pooled_sem")?;
     let best = s
         .iter()
         .filter(|p| p.0 >= 40.0)

@@ -35,6 +35,8 @@ pub struct Memorization {
     pub sigma: f64,
     /// Data mean μ.
     pub mu: f64,
+    /// Factor on both KDE bandwidths (1: the paper's rule `σ N^{-1/d}`).
+    pub bandwidth_scale: f64,
 }
 
 impl Default for Memorization {
@@ -47,6 +49,7 @@ impl Default for Memorization {
             lambda: (-4f64).exp(),
             sigma: 1.0,
             mu: 10.0,
+            bandwidth_scale: 1.0,
         }
     }
 }
@@ -68,6 +71,8 @@ impl Experiment for Memorization {
             field!(one "lambda", lambda, "Noise scale λ; the reference uses e^{-2T}.").above(0.0),
             field!(one "sigma", sigma, "Data standard deviation σ.").above(0.0),
             field!(one "mu", mu, "Data mean μ."),
+            field!(one "bandwidth_scale", bandwidth_scale, "Factor on both KDE bandwidths σN^{-1/d} (1: the paper's rule).")
+                .above(0.0),
         ]
     }
     fn run(&self, opts: &RunOptions) -> Result<ExperimentOutput> {
@@ -89,7 +94,10 @@ pub fn run(m: &Memorization, opts: &RunOptions) -> Result<ExperimentOutput> {
     for &d in &m.d {
         if !origs.contains_key(&d) {
             let mut rng = rng_from_seed(task_seed(opts.seed ^ ORIG_STREAM, d as u64));
-            origs.insert(d, OriginalSet::draw(&params(d, 2)?, m.n_orig, &mut rng)?);
+            origs.insert(
+                d,
+                OriginalSet::draw_with_bandwidth(&params(d, 2)?, m.n_orig, m.bandwidth_scale, &mut rng)?,
+            );
         }
     }
     let g = Grid::new()
@@ -143,4 +151,59 @@ pub fn run(m: &Memorization, opts: &RunOptions) -> Result<ExperimentOutput> {
         complete: out.complete,
         notes: Vec::new(),
     })
+}
+
+/// `P(Δ > 0)` pooled over `samples` original samples. P is conditional on the original sample the
+/// statistic compares against (one per run, from the run's seed), and it varies from one original
+/// sample to another by more than its binomial error, so a single run's curve describes its sample,
+/// not the method. This runs `m` with seeds `opts.seed, opts.seed + 1, …` (`opts.trials` training
+/// sets each) and returns per (d, n): `d, n, samples, trials, p_pooled` (the mean of the runs' P),
+/// `p_pooled_sem` (the standard error across original samples), `p_min, p_max`.
+pub fn pooled(
+    m: &Memorization,
+    opts: &RunOptions,
+    samples: usize,
+) -> Result<polars::prelude::DataFrame> {
+    crate::error::check_count_at_least("samples", samples, 2)?;
+    let mut keys: Option<(Vec<f64>, Vec<f64>)> = None;
+    let mut per_row: Vec<Vec<f64>> = Vec::new();
+    for k in 0..samples as u64 {
+        let run_opts = RunOptions {
+            seed: opts.seed.wrapping_add(k),
+            ..opts.clone()
+        };
+        let out = run(m, &run_opts)?;
+        let p = f64_column(&out.summary, "p_gen_closer")?;
+        if keys.is_none() {
+            keys = Some((f64_column(&out.summary, "d")?, f64_column(&out.summary, "n")?));
+            per_row = vec![Vec::with_capacity(samples); p.len()];
+        }
+        for (row, v) in per_row.iter_mut().zip(p) {
+            row.push(v);
+        }
+    }
+    let (d, n) = keys.unwrap_or_default();
+    let est: Vec<crate::stats::Estimate> = per_row
+        .iter()
+        .map(|v| crate::stats::mean_sem(v))
+        .collect::<Result<_>>()?;
+    let ints = |v: &[f64]| {
+        v.iter()
+            .map(|x| crate::sweep::Value::Int(*x as i64))
+            .collect::<Vec<_>>()
+    };
+    let reals = |v: Vec<f64>| v.into_iter().map(crate::sweep::Value::Float).collect::<Vec<_>>();
+    let fold = |f: fn(f64, f64) -> f64, init: f64| -> Vec<f64> {
+        per_row.iter().map(|v| v.iter().copied().fold(init, f)).collect()
+    };
+    crate::sweep::frame(vec![
+        ("d", ints(&d)),
+        ("n", ints(&n)),
+        ("samples", ints(&vec![samples as f64; d.len()])),
+        ("trials", ints(&vec![opts.trials as f64; d.len()])),
+        ("p_pooled", reals(est.iter().map(|e| e.mean).collect())),
+        ("p_pooled_sem", reals(est.iter().map(|e| e.sem).collect())),
+        ("p_min", reals(fold(f64::min, f64::INFINITY))),
+        ("p_max", reals(fold(f64::max, f64::NEG_INFINITY))),
+    ])
 }

@@ -38,23 +38,45 @@ pub struct OriginalSet {
     pub eps: f64,
     /// `ln ∫p_orig²`.
     pub ln_self: f64,
+    /// The factor on both bandwidths (this sample's and every training set's): 1 is the paper's
+    /// rule `σ N^{-1/d}`.
+    pub bandwidth_scale: f64,
 }
 
 impl OriginalSet {
     /// Draws `n_orig` points of `N(μ1, σ²I_d)` (the data law of `p`) and computes the self term
     /// (`N²d` flops, parallel).
     pub fn draw<R: Rng + ?Sized>(p: &LinearParams, n_orig: usize, rng: &mut R) -> Result<Self> {
+        Self::draw_with_bandwidth(p, n_orig, 1.0, rng)
+    }
+
+    /// [`OriginalSet::draw`] with both KDE bandwidths multiplied by `scale` (> 0): this sample's
+    /// and, in [`delta_trial`], every training set's.
+    pub fn draw_with_bandwidth<R: Rng + ?Sized>(
+        p: &LinearParams,
+        n_orig: usize,
+        scale: f64,
+        rng: &mut R,
+    ) -> Result<Self> {
         p.check()?;
         check_count_at_least("n_orig", n_orig, 2)?;
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(crate::error::Error::invalid(
+                "bandwidth_scale",
+                scale,
+                "expected a finite number > 0",
+            ));
+        }
         let points = Mat::<f64>::from_fn(p.d, n_orig, |_, _| {
             p.mu + p.sigma * Distribution::<f64>::sample(&StandardNormal, rng)
         });
-        let eps = kde_bandwidth(n_orig, p.d, p.sigma);
+        let eps = scale * kde_bandwidth(n_orig, p.d, p.sigma);
         let ln_self = ln_kde_self_overlap(points.as_ref(), eps)?;
         Ok(Self {
             points,
             eps,
             ln_self,
+            bandwidth_scale: scale,
         })
     }
 }
@@ -117,7 +139,7 @@ pub fn delta_trial<R: Rng + ?Sized>(
     let gen = generated_gaussian(&train, &den, p.noise());
     let cov = gen.cov();
     let pts = train.x.transpose().to_owned();
-    let eps_n = kde_bandwidth(p.n, p.d, p.sigma);
+    let eps_n = orig.bandwidth_scale * kde_bandwidth(p.n, p.d, p.sigma);
     let ln_gt = ln_gaussian_kde_overlap(&gen.mean, cov.as_ref(), pts.as_ref(), eps_n)?;
     let ln_tt = ln_kde_self_overlap(pts.as_ref(), eps_n)?;
     let ln_go = ln_gaussian_kde_overlap(&gen.mean, cov.as_ref(), orig.points.as_ref(), orig.eps)?;
