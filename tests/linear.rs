@@ -880,3 +880,53 @@ fn linear_transition_puts_both_curves_on_one_parameter_set() {
         .to_json()
         .contains("H²(p_orig, p_gen)"));
 }
+
+/// `memorization::pooled` is the mean and spread of single runs with seeds s, s + 1, …, and the
+/// bandwidth factor reaches the statistic: factor 1 is the plain run, a doubled bandwidth makes
+/// P(Δ > 0) = 0.9 at n = 3 < d = 5 where the plain rule gives 0 (the criterion then no longer sees the
+/// memorization; notebook 01_linear's finding). d = 5, N_orig = 300, 20 trials; under 1 s.
+#[test]
+fn pooled_memorization_is_the_mean_of_single_runs_and_the_bandwidth_reaches_it() {
+    use difftheory::experiments::memorization::{self, Memorization};
+    use difftheory::experiments::RunOptions;
+    use difftheory::sweep::{f64_column, Progress};
+    let m = Memorization {
+        d: vec![5],
+        n: vec![3, 20, 80],
+        n_orig: 300,
+        ..Default::default()
+    };
+    let opts = RunOptions::new(20, 7).progress(Progress::Off);
+    let p = |m: &Memorization, seed: u64| {
+        let o = RunOptions {
+            seed,
+            ..opts.clone()
+        };
+        f64_column(&memorization::run(m, &o).unwrap().summary, "p_gen_closer").unwrap()
+    };
+    let (a, b) = (p(&m, 7), p(&m, 8));
+    let pooled = memorization::pooled(&m, &opts, 2).unwrap();
+    let col = |c: &str| f64_column(&pooled, c).unwrap();
+    for k in 0..3 {
+        assert!((col("p_pooled")[k] - (a[k] + b[k]) / 2.0).abs() < 1e-12);
+        assert!((col("p_pooled_sem")[k] - (a[k] - b[k]).abs() / 2.0).abs() < 1e-12);
+        assert_eq!(col("p_min")[k], a[k].min(b[k]));
+        assert_eq!(col("p_max")[k], a[k].max(b[k]));
+    }
+    assert_eq!(col("samples"), vec![2.0; 3]);
+    let one = Memorization {
+        bandwidth_scale: 1.0,
+        ..m.clone()
+    };
+    assert_eq!(p(&one, 7), a);
+    let wide = Memorization {
+        bandwidth_scale: 2.0,
+        ..m.clone()
+    };
+    assert_eq!(a[0], 0.0, "n = 3 < d memorizes under the paper's rule");
+    assert!(
+        p(&wide, 7)[0] > 0.5,
+        "a doubled bandwidth hides it (0.9 here)"
+    );
+    assert!(memorization::pooled(&m, &opts, 1).is_err());
+}
