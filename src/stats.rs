@@ -146,6 +146,93 @@ pub fn fit_line(x: &[f64], y: &[f64]) -> Result<LineFit> {
     })
 }
 
+/// An ordinary least-squares fit of `y` on several regressors (an intercept included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeastSquares {
+    /// The intercept, then one coefficient per regressor.
+    pub coef: Vec<f64>,
+    /// Their standard errors (from the residuals; NaN without residual degrees of freedom).
+    pub se: Vec<f64>,
+    /// Residual degrees of freedom: points − coefficients.
+    pub dof: usize,
+    /// Residual sum of squares.
+    pub rss: f64,
+}
+
+/// Ordinary least squares of `y` on an intercept and the `regressors` (each as long as `y`), by the
+/// normal equations (meant for a handful of regressors).
+///
+/// ```
+/// // y = 1 + 2 ln d + 0.5 d exactly: both coefficients come back
+/// let d = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0];
+/// let ld: Vec<f64> = d.iter().map(|v: &f64| v.ln()).collect();
+/// let y: Vec<f64> = d.iter().map(|v: &f64| 1.0 + 2.0 * v.ln() + 0.5 * v).collect();
+/// let f = difftheory::stats::least_squares(&[&ld, &d], &y).unwrap();
+/// assert!((f.coef[1] - 2.0).abs() < 1e-9 && (f.coef[2] - 0.5).abs() < 1e-9 && f.dof == 3);
+/// ```
+pub fn least_squares(regressors: &[&[f64]], y: &[f64]) -> Result<LeastSquares> {
+    let (n, k) = (y.len(), regressors.len() + 1);
+    if n < k || regressors.iter().any(|r| r.len() != n) {
+        return Err(Error::invalid(
+            "points",
+            n,
+            format!(
+                "a fit of {k} coefficients needs at least {k} points, every regressor as long as y"
+            ),
+        ));
+    }
+    let x = |i: usize, j: usize| if j == 0 { 1.0 } else { regressors[j - 1][i] };
+    // [XᵀX | I] reduced to [I | (XᵀX)⁻¹] by Gauss–Jordan with partial pivoting
+    let mut a = vec![vec![0.0; 2 * k]; k];
+    for (r, row) in a.iter_mut().enumerate() {
+        for c in 0..k {
+            row[c] = (0..n).map(|i| x(i, r) * x(i, c)).sum();
+        }
+        row[k + r] = 1.0;
+    }
+    for c in 0..k {
+        let p = (c..k)
+            .max_by(|&u, &v| a[u][c].abs().total_cmp(&a[v][c].abs()))
+            .unwrap_or(c);
+        a.swap(c, p);
+        let piv = a[c][c];
+        if !(piv.abs() > 1e-12 * (1.0 + a[c].iter().take(k).map(|v| v.abs()).fold(0.0, f64::max))) {
+            return Err(Error::invalid(
+                "regressors",
+                "collinear",
+                "the regressors (with the intercept) must be linearly independent",
+            ));
+        }
+        for v in a[c].iter_mut() {
+            *v /= piv;
+        }
+        for r in 0..k {
+            if r != c {
+                let f = a[r][c];
+                if f != 0.0 {
+                    let pivot_row = a[c].clone();
+                    for (v, pv) in a[r].iter_mut().zip(&pivot_row) {
+                        *v -= f * pv;
+                    }
+                }
+            }
+        }
+    }
+    let xty: Vec<f64> = (0..k)
+        .map(|j| (0..n).map(|i| x(i, j) * y[i]).sum())
+        .collect();
+    let coef: Vec<f64> = (0..k)
+        .map(|r| (0..k).map(|c| a[r][k + c] * xty[c]).sum())
+        .collect();
+    let rss: f64 = (0..n)
+        .map(|i| (y[i] - (0..k).map(|j| coef[j] * x(i, j)).sum::<f64>()).powi(2))
+        .sum();
+    let dof = n - k;
+    let s2 = if dof > 0 { rss / dof as f64 } else { f64::NAN };
+    let se = (0..k).map(|j| (s2 * a[j][k + j]).sqrt()).collect();
+    Ok(LeastSquares { coef, se, dof, rss })
+}
+
 /// Least-squares slope of `ln y` against `ln x` (all values must be positive).
 pub fn loglog_fit(x: &[f64], y: &[f64]) -> Result<LineFit> {
     if let Some(v) = x.iter().chain(y).find(|v| !(**v > 0.0 && v.is_finite())) {
@@ -214,4 +301,23 @@ pub fn fit_exponent(x: &[f64], y: &[f64]) -> Result<Exponent> {
         ci_high: fit.slope + half,
         points: x.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With one regressor, `least_squares` is `fit_line`: same slope and standard error; too few
+    /// points and collinear regressors are refused.
+    #[test]
+    fn least_squares_with_one_regressor_is_the_line_fit() {
+        let x = [0.0, 1.0, 2.0, 3.0, 5.0];
+        let y = [1.1, 2.9, 5.2, 6.8, 11.3];
+        let (a, b) = (fit_line(&x, &y).unwrap(), least_squares(&[&x], &y).unwrap());
+        assert!((a.slope - b.coef[1]).abs() < 1e-12 && (a.intercept - b.coef[0]).abs() < 1e-12);
+        assert!((a.slope_se - b.se[1]).abs() < 1e-12);
+        assert_eq!(b.dof, 3);
+        assert!(least_squares(&[&x, &x], &y).is_err());
+        assert!(least_squares(&[&x[..2], &x[..2]], &y[..2]).is_err());
+    }
 }
