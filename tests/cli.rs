@@ -427,3 +427,23 @@ fn sharded_runs_merge_into_the_one_process_table() {
     assert_user_error(&["linear-kl", "--shard", "0/2"], &["checkpoint", "set one"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A parser error names the flag in its one line: the missing required ones, and the nearest
+/// existing flag or subcommand for a misspelt one. Cost: well under 1 s.
+#[test]
+fn parser_errors_name_the_flags() {
+    assert_user_error(
+        &["linear-kl", "--trails", "4"],
+        &["'--trails'", "a similar argument exists: '--trials'"],
+    );
+    assert_user_error(&["lnear-kl"], &["'linear-kl'"]);
+    assert_user_error(
+        &["slurm", "linear-kl", "--d", "2"],
+        &[
+            "not provided: ",
+            "--shards <N>",
+            "--checkpoint <DIR>",
+            "--out <FILE>",
+        ],
+    );
+}

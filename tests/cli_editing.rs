@@ -250,3 +250,23 @@ fn bad_values_are_one_line_errors() {
         &["timestep", "0 to 999"],
     );
 }
+
+/// `sample` and `invert` default to the shipped digits model, as `edit` does: a sampled image
+/// inverted back without `--model`. Under 3 s.
+#[test]
+fn sample_and_invert_default_to_the_shipped_model() {
+    let dir = tempdir("default-model");
+    let png = dir.join("one.png");
+    ok(&["sample", "--n", "1", "--steps", "10", "--out", s(&png)]);
+    assert!(png.exists());
+    ok(&[
+        "invert",
+        "--image",
+        s(&png),
+        "--steps",
+        "10",
+        "--out",
+        s(&dir.join("rec.png")),
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

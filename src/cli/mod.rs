@@ -129,12 +129,23 @@ fn usage_error(e: clap::Error) -> i32 {
             0
         };
     }
+    // one line: the parser's first line, then what it adds before the usage (the missing
+    // arguments, "a similar argument exists"), so that the flag is always named
     let text = e.render().to_string();
-    let first = text
-        .lines()
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines
         .next()
         .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ");
+        .trim_start_matches("error: ")
+        .to_string();
+    let details: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    let first = if details.is_empty() {
+        first
+    } else {
+        format!("{}: {}", first.trim_end_matches(':'), details.join("; "))
+    };
     let hint = match e.kind() {
         ErrorKind::InvalidSubcommand => " (run `difftheory --help` for the list of experiments)",
         ErrorKind::UnknownArgument => " (run `difftheory <experiment> --help` for its parameters)",

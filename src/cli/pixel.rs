@@ -40,9 +40,10 @@ pub struct UnetArgs {
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// A diffusers model folder; its scheduler_config.json is used when present.
+    /// A diffusers model folder; its scheduler_config.json is used when present (default: the
+    /// shipped digits model, data/ddpm-digits).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Number of images (>= 1).
     #[arg(long, default_value = "16", value_parser = super::args::count(1))]
     n: usize,
@@ -75,9 +76,10 @@ pub struct SampleArgs {
 
 #[derive(Args, Debug)]
 pub struct InvertArgs {
-    /// A diffusers model folder; its scheduler_config.json is used when present.
+    /// A diffusers model folder; its scheduler_config.json is used when present (default: the
+    /// shipped digits model, data/ddpm-digits).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// The image to invert (.png, the model's size; grey and colour are converted).
     #[arg(long)]
     image: PathBuf,
@@ -189,7 +191,8 @@ pub fn unet(a: UnetArgs) -> Result<()> {
 
 /// `difftheory sample`.
 pub fn sample(a: SampleArgs) -> Result<()> {
-    let (model, schedule, dev) = load(&a.model, a.device)?;
+    let model_dir = a.model.clone().unwrap_or_else(diffusion::digits_model_dir);
+    let (model, schedule, dev) = load(&model_dir, a.device)?;
     let (c, s) = model.image_shape()?;
     let x_t = diffusion::sampling::initial_noise(&[a.n as i64, c, s, s], dev, a.seed);
     let start = std::time::Instant::now();
@@ -227,7 +230,8 @@ pub fn sample(a: SampleArgs) -> Result<()> {
 
 /// `difftheory invert`: DDIM inversion and reconstruction; prints the reconstruction error.
 pub fn invert(a: InvertArgs) -> Result<()> {
-    let (model, mut schedule, dev) = load(&a.model, a.device)?;
+    let model_dir = a.model.clone().unwrap_or_else(diffusion::digits_model_dir);
+    let (model, mut schedule, dev) = load(&model_dir, a.device)?;
     let (c, s) = model.image_shape()?;
     let img = image::read_png(&a.image)?;
     let (h, w) = (img.size()[2], img.size()[3]);
