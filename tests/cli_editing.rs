@@ -270,3 +270,33 @@ fn sample_and_invert_default_to_the_shipped_model() {
     ]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A model folder whose config.json asks for absurd channel counts (10⁶ and 2·10⁶: 16 TB of
+/// weights) is refused in one line naming the field, before anything is allocated; before this
+/// check tch's var store panicked (exit 101). Under 1 s.
+#[test]
+fn a_config_larger_than_its_weights_is_refused_before_allocating() {
+    let dir = tempdir("absurd-config");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ddpm-digits");
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let cfg = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["block_out_channels"] = serde_json::json!([1_000_000, 2_000_000]);
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    let out = dir.join("x.png");
+    assert_user_error(
+        &["sample", "--model", s(&dir), "--n", "1", "--out", s(&out)],
+        &[
+            "config.json",
+            "block_out_channels [1000000, 2000000]",
+            "does not describe these weights",
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -409,7 +409,9 @@ impl UNetConfig {
         if mid && c.add_attention {
             heads_of(c.block_out_channels[n - 1])?;
         }
-        let temb_dim = c.time_embedding_dim.unwrap_or(4 * c.block_out_channels[0]);
+        let temb_dim = c
+            .time_embedding_dim
+            .unwrap_or(c.block_out_channels[0].saturating_mul(4));
         Ok(ValidUNetConfig {
             down,
             up,
@@ -425,6 +427,17 @@ impl UNetConfig {
 }
 
 impl ValidUNetConfig {
+    /// A lower bound on the parameter count this configuration implies: the time embedding's two
+    /// linear layers and, per block, the two 3×3 convolutions of one resnet (`18 c²`). Computed in
+    /// `f64`, so absurd sizes cannot overflow; [`crate::unet::UNet2DModel::from_dir`] holds it
+    /// against the weights file before allocating anything.
+    pub fn min_parameters(&self) -> f64 {
+        let ch = &self.raw.block_out_channels;
+        let (c0, t) = (ch[0] as f64, self.temb_dim as f64);
+        let blocks: f64 = ch.iter().map(|&c| 18.0 * (c as f64) * (c as f64)).sum();
+        c0 * t + t * t + blocks
+    }
+
     /// How many times the encoder halves the resolution.
     pub fn downsamplings(&self) -> usize {
         self.raw.block_out_channels.len() - 1

@@ -138,8 +138,26 @@ impl UNet2DModel {
     pub fn from_dir(dir: &Path, device: Device) -> Result<Self> {
         let dir = super::load::model_folder(dir)?;
         let config = UNetConfig::from_file(&dir.join("config.json"))?;
+        let weights = dir.join(super::load::WEIGHTS_FILE);
+        // a config that asks for more parameters than the weights file can hold (2 bytes each at
+        // the least, in f16) is refused before anything is allocated
+        let bytes = std::fs::metadata(&weights)
+            .map_err(|e| Error::io("cannot read", &weights, e))?
+            .len() as f64;
+        let need = config.min_parameters();
+        if 2.0 * need > bytes {
+            return Err(Error::BadFile {
+                path: dir.join("config.json"),
+                reason: format!(
+                    "block_out_channels {:?} imply at least {need:.3e} parameters ({:.3e} bytes even in f16), but {} holds {bytes:.0} bytes: the config does not describe these weights",
+                    config.raw.block_out_channels,
+                    2.0 * need,
+                    weights.display()
+                ),
+            });
+        }
         let mut model = Self::new(config, device);
-        super::load::load_weights(&mut model.vs, &dir.join(super::load::WEIGHTS_FILE))?;
+        super::load::load_weights(&mut model.vs, &weights)?;
         model.vs.freeze();
         Ok(model)
     }
