@@ -13,8 +13,8 @@
 pub mod contract;
 
 pub use contract::{
-    check_fields, check_trials, execute, Entry, Experiment, Field, FieldInfo, Finished, Outcome,
-    Registered, Scalar,
+    check_fields, check_trials, execute, nonfinite_notes, Entry, Experiment, Field, FieldInfo,
+    Finished, Outcome, Registered, Scalar,
 };
 
 /// Declares the experiment modules and the registry in one list: `module::Params`, in the order

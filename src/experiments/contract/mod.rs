@@ -423,6 +423,73 @@ pub fn execute<E: Experiment>(p: &E, opts: &RunOptions) -> Result<E::Output> {
     }
 }
 
+/// One note per measured column of a raw table (the columns after `seed`) that holds values that
+/// are not finite (NaN or ±∞): how many of how many rows, and the grid point (the columns before
+/// `replicate`) of the first. Such values are kept, not dropped, so the summary of that point is
+/// not finite either; the note says where to look. The command line prints these notes and puts
+/// them in reports.
+///
+/// ```
+/// use difftheory::experiments::nonfinite_notes;
+/// use difftheory::sweep::{Grid, Record, Sweep, Progress};
+/// let out = Sweep::new(Grid::new().axis("d", [1usize, 2])).replicates(2).progress(Progress::Off)
+///     .run(|t| Ok(Record::new().with("kl", if t.index == 3 { f64::INFINITY } else { 1.0 })))
+///     .unwrap();
+/// assert_eq!(nonfinite_notes(&out.frame), vec!["kl is not finite in 1 of 4 rows (first at d=2, replicate 1)"]);
+/// ```
+pub fn nonfinite_notes(raw: &polars::prelude::DataFrame) -> Vec<String> {
+    let names: Vec<String> = raw
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (Some(rep), Some(seed)) = (
+        names.iter().position(|n| n == "replicate"),
+        names.iter().position(|n| n == "seed"),
+    ) else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    for name in &names[seed + 1..] {
+        let is_float = raw
+            .column(name)
+            .map(|c| c.dtype().is_float())
+            .unwrap_or(false);
+        let Ok(v) = (if is_float {
+            crate::sweep::f64_column(raw, name)
+        } else {
+            continue;
+        }) else {
+            continue;
+        };
+        let bad: Vec<usize> = (0..v.len()).filter(|&i| !v[i].is_finite()).collect();
+        if let Some(&first) = bad.first() {
+            let point: Vec<String> = names[..rep]
+                .iter()
+                .filter_map(|a| {
+                    raw.column(a)
+                        .ok()
+                        .and_then(|c| c.get(first).ok())
+                        .map(|x| format!("{a}={}", x.to_string().trim_matches('"')))
+                })
+                .collect();
+            let replicate = raw
+                .column("replicate")
+                .ok()
+                .and_then(|c| c.get(first).ok())
+                .map(|x| x.to_string())
+                .unwrap_or_default();
+            notes.push(format!(
+                "{name} is not finite in {} of {} rows (first at {}, replicate {replicate})",
+                bad.len(),
+                v.len(),
+                point.join(", ")
+            ));
+        }
+    }
+    notes
+}
+
 /// A finished run as a driver (the CLI, a report) sees it.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -524,8 +591,10 @@ impl<E: Experiment> Registered for Entry<E> {
         }
         let out = execute(&p, opts)?;
         let figure = p.figure(&out)?;
+        let mut output = out.into_tables()?;
+        output.notes.extend(nonfinite_notes(&output.raw));
         Ok(Finished {
-            output: out.into_tables()?,
+            output,
             figure,
             flags: p.flags(),
         })
