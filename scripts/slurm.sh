@@ -57,7 +57,7 @@ start() {
   cpus="$(nproc)"
   cat > "$conf" <<EOF
 ClusterName=difftheory
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 AuthType=auth/munge
 AuthInfo=socket=$state/munge/munge.socket
 SlurmUser=root
@@ -80,7 +80,7 @@ SlurmdSpoolDir=$state/slurmd
 StateSaveLocation=$state/ctld
 SlurmctldLogFile=$state/slurmctld.log
 SlurmdLogFile=$state/slurmd.log
-NodeName=$host CPUs=$cpus RealMemory=1000 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
   runuser -u munge -- munged --socket="$state/munge/munge.socket" --pid-file="$state/munge/munged.pid" \

@@ -411,6 +411,27 @@ fn sharded_runs_merge_into_the_one_process_table() {
         .output()
         .unwrap());
     assert_eq!(std::fs::read(one).unwrap(), std::fs::read(merged).unwrap());
+    // a notebook merges the same folder through the library (README "On a cluster")
+    {
+        use difftheory::experiments::{linear_kl, RunOptions};
+        let p = linear_kl::LinearKl {
+            d: vec![4, 8],
+            n: vec![10, 20, 40],
+            ..Default::default()
+        };
+        let opts = RunOptions {
+            trials: 40,
+            seed: 3,
+            checkpoint: Some(ck.into()),
+            merge_only: true,
+            progress: difftheory::sweep::Progress::Off,
+            ..Default::default()
+        };
+        let out = linear_kl::run(&p, &opts).unwrap();
+        let lib = dir.join("lib.csv");
+        difftheory::sweep::write_frame(&out.summary, &lib).unwrap();
+        assert_eq!(std::fs::read(one).unwrap(), std::fs::read(&lib).unwrap());
+    }
     // chunk 4 lost: the merge names it and writes nothing; the plain command recomputes it
     std::fs::remove_file(Path::new(ck).join("chunk-000004.parquet")).unwrap();
     std::fs::remove_file(merged).unwrap();
