@@ -46,7 +46,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --locked
 stamp "slurm (single-node cluster)"
 # Cost: apt-get install slurm-wlm munge 13 s on a machine without them, the four scenarios 42 s
 # (measured on the 2-core development machine); the binary is the one cargo test built.
-bash tests/slurm.sh target/debug/difftheory
+bash tests/slurm.sh "${CARGO_TARGET_DIR:-target}/debug/difftheory"
 
 stamp "notebook runner tests"
 "$DT_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_notebook_runner.py

@@ -14,7 +14,7 @@
 #   tests/slurm.sh [BINARY]    (default: target/debug/difftheory, built by cargo test)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="$(realpath "${1:-$here/target/debug/difftheory}")"
+bin="$(realpath "${1:-${CARGO_TARGET_DIR:-$here/target}/debug/difftheory}")"
 [ -x "$bin" ] || { echo "tests/slurm.sh: no binary at $bin (run cargo build first)" >&2; exit 2; }
 work="$(mktemp -d /tmp/difftheory-slurm-test.XXXXXX)"
 cleanup() { bash "$here/scripts/slurm.sh" stop; rm -rf "$work"; }
