@@ -974,8 +974,7 @@ fn lemma3_kl_bound(size: Size) -> Result<Measurement> {
 /// shows t = 10⁻⁶ … 10⁻².
 fn blurred_bounded(size: Size) -> Result<Measurement> {
     use crate::schedule::ForwardProcess;
-    use crate::score::{sample_xt, score_into, GaussianMixture, PointCloud};
-    use crate::stats::Welford;
+    use crate::score::{mean_sq_score, GaussianMixture, PointCloud};
     let s2 = 0.01;
     let pts = PointCloud::eight_points().points().to_vec();
     let k = pts.len();
@@ -985,14 +984,7 @@ fn blurred_bounded(size: Size) -> Result<Measurement> {
     let mut series = Vec::new();
     for (j, t) in [1e-2, 1e-3, 1e-4, 1e-5, 1e-6].into_iter().enumerate() {
         let mut rng = crate::rng::rng_from_seed(task_seed(34, j as u64));
-        let mut acc = Welford::new();
-        let mut s = [0.0; 2];
-        for _ in 0..n {
-            let x = sample_xt(&blurred, process, t, &mut rng);
-            score_into(&blurred, process, t, &x, &mut s);
-            acc.push(s[0] * s[0] + s[1] * s[1]);
-        }
-        let e = acc.estimate()?;
+        let e = mean_sq_score(&blurred, process, t, n, &mut rng)?;
         series.push((t, e.mean, e.sem));
     }
     let last = series[series.len() - 1];

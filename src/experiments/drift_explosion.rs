@@ -13,8 +13,7 @@ use super::{Experiment, ExperimentOutput, Field, RunOptions};
 use crate::error::{Error, Result};
 use crate::plot::{prediction_vs_mc, Figure, FigureSpec, McColumns};
 use crate::schedule::ForwardProcess;
-use crate::score::{sample_xt, score_into, FlatGaussian};
-use crate::stats::Welford;
+use crate::score::{mean_sq_score, FlatGaussian};
 use crate::sweep::{f64_column, summarize, with_columns, Grid, Record, Sweep};
 
 /// Parameters of the drift-explosion sweep.
@@ -109,15 +108,7 @@ pub fn run(p: &DriftExplosion, opts: &RunOptions) -> Result<ExperimentOutput> {
         .apply(Sweep::new(Grid::new().axis("t", p.t.iter().copied())).label("drift-explosion"))
         .run(|task| {
             let t = task.point.f64("t")?;
-            let mut rng = task.rng();
-            let mut s = vec![0.0; p.ambient];
-            let mut acc = Welford::new();
-            for _ in 0..p.samples {
-                let x = sample_xt(&data, p.process, t, &mut rng);
-                score_into(&data, p.process, t, &x, &mut s);
-                acc.push(s.iter().map(|v| v * v).sum());
-            }
-            let e = acc.estimate()?;
+            let e = mean_sq_score(&data, p.process, t, p.samples, &mut task.rng())?;
             Ok(Record::new()
                 .with("mean_sq_score", e.mean)
                 .with("mean_sq_score_var", e.sem * e.sem))

@@ -104,6 +104,14 @@ pub fn sphere_points(seed: u64) -> Vec<Vec<f64>> {
 
 const T_FINAL: f64 = 5.0;
 
+/// The bounded drift error `c e₁`: the same at every time and place.
+fn constant_error(c: f64) -> impl Fn(f64, &[f64], &mut [f64]) + Sync + Copy {
+    move |_t: f64, _x: &[f64], e: &mut [f64]| {
+        e.iter_mut().for_each(|v| *v = 0.0);
+        e[0] = c;
+    }
+}
+
 /// Paper 003's Fig. 2 robustness run: the reverse SDE of OU (rate 1) with the exact score of
 /// `data` plus the constant error `error · e₁`, started from `N(shift · 1, I)` instead of the
 /// stationary law, Euler–Maruyama on the exponential grid from `T = 5` to `10⁻⁴` (400 steps). Path
@@ -117,16 +125,12 @@ pub fn wrong_start_ends<P: Posterior>(
     seed: u64,
 ) -> Result<Vec<Vec<f64>>> {
     crate::error::check_count_at_least("paths", paths, 1)?;
-    let constant = move |_t: f64, _x: &[f64], e: &mut [f64]| {
-        e.iter_mut().for_each(|v| *v = 0.0);
-        e[0] = error;
-    };
     let drift = WithError {
         base: ExactScore {
             data,
             process: ForwardProcess::Ou,
         },
-        error: constant,
+        error: constant_error(error),
     };
     let starts = gaussian_starts(0..paths, data.dim(), seed)
         .into_iter()
@@ -180,15 +184,7 @@ pub fn run(p: &Novikov, opts: &RunOptions) -> Result<ExperimentOutput> {
             };
             let starts = gaussian_starts(0..p.paths, 3, task.seed);
             let paths = match kind {
-                ErrorKind::Bounded => girsanov_paths(
-                    &sde,
-                    &drift,
-                    |_, _, e: &mut [f64]| {
-                        e.iter_mut().for_each(|v| *v = 0.0);
-                        e[0] = c;
-                    },
-                    starts,
-                )?,
+                ErrorKind::Bounded => girsanov_paths(&sde, &drift, constant_error(c), starts)?,
                 ErrorKind::Unbounded => girsanov_paths(
                     &sde,
                     &drift,

@@ -178,6 +178,24 @@ pub fn posterior_mean_importance(
         .collect())
 }
 
+/// `E_{p_t} |∇log p_t(X_t)|²` (the drift's energy) from `n` draws of `X_t`.
+pub fn mean_sq_score<P: Posterior + ?Sized>(
+    data: &P,
+    process: ForwardProcess,
+    t: f64,
+    n: usize,
+    rng: &mut SimRng,
+) -> Result<Estimate> {
+    let mut s = vec![0.0; data.dim()];
+    let mut acc = Welford::new();
+    for _ in 0..n {
+        let x = sample_xt(data, process, t, rng);
+        score_into(data, process, t, &x, &mut s);
+        acc.push(s.iter().map(|v| v * v).sum());
+    }
+    acc.estimate()
+}
+
 /// The L² error of a score estimate at time `t`: `E_{p_t} |ŝ(X_t) − ∇log p_t(X_t)|²`, from `n`
 /// draws of `X_t`.
 pub fn score_l2_error<D: Drift + ?Sized, P: Posterior + ?Sized>(

@@ -108,6 +108,13 @@ fn chunk_name(chunk: usize) -> String {
     format!("chunk-{chunk:06}.parquet")
 }
 
+/// `3, 7, 11`: the first 20 chunk numbers, then `, …` if there are more.
+pub(crate) fn chunk_list(chunks: &[usize]) -> String {
+    let list: Vec<String> = chunks.iter().take(20).map(|c| c.to_string()).collect();
+    let more = if chunks.len() > 20 { ", …" } else { "" };
+    format!("{}{more}", list.join(", "))
+}
+
 /// `path` with a suffix unique to this process and call: `.<pid>.<counter>.tmp`.
 fn unique_tmp(path: &Path) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -173,14 +180,7 @@ impl std::fmt::Display for CheckpointStatus {
             self.chunk_size
         )?;
         if !self.missing.is_empty() {
-            let list: Vec<String> = self
-                .missing
-                .iter()
-                .take(20)
-                .map(|c| c.to_string())
-                .collect();
-            let more = if self.missing.len() > 20 { ", …" } else { "" };
-            write!(f, "; missing {}{more}", list.join(", "))?;
+            write!(f, "; missing {}", chunk_list(&self.missing))?;
         }
         Ok(())
     }

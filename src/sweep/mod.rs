@@ -49,8 +49,8 @@ pub use value::{f64_column, Value};
 
 use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed, SimRng};
-use checkpoint::Checkpoint;
 pub use checkpoint::{checkpoint_status, CheckpointStatus};
+use checkpoint::{chunk_list, Checkpoint};
 use frames::{concat, record_columns};
 pub(crate) use progress::Reporter;
 use value::column_from_values;
@@ -409,20 +409,20 @@ impl Sweep {
                 Compute::Shard { index, count } => c % count == index,
                 Compute::Nothing => false,
             };
-            if let (Compute::Shard { .. }, false, Some(s)) = (self.compute, mine, &store) {
-                // another shard's chunk: whether it is there is all a shard needs (it reads the
-                // chunks only if it finds the sweep complete, below)
-                if !s.has(c) {
-                    missing.push(c);
+            if matches!(self.compute, Compute::Shard { .. }) {
+                // whether a chunk is stored is all a shard needs: it reads the chunks only if it
+                // finds the sweep complete (below)
+                if store.as_ref().is_some_and(|s| s.has(c)) {
+                    if mine {
+                        // its own chunk from an earlier run: kept, not recomputed
+                        resumed += range.len();
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if let Some(df) = load(c)? {
+            } else if let Some(df) = load(c)? {
                 resumed += range.len();
-                if missing.is_empty() {
-                    done += range.len();
-                    frames.push(df);
-                }
+                done += range.len();
+                frames.push(df);
                 continue;
             }
             if !mine {
@@ -512,11 +512,9 @@ impl Sweep {
                 s.store(c, &df)?;
             }
             computed += range.len();
-            if missing.is_empty() {
-                done += range.len();
-                frames.push(df);
-            }
-            reporter.update(done.max(computed), total);
+            done += range.len();
+            frames.push(df);
+            reporter.update(done, total);
         }
         if resumed > 0 {
             reporter.say(&format!(
@@ -552,14 +550,12 @@ impl Sweep {
                 })
             }
             Compute::Nothing if !missing.is_empty() => {
-                let list: Vec<String> = missing.iter().take(20).map(|c| c.to_string()).collect();
                 return Err(Error::Checkpoint {
                     path: dir(),
                     reason: format!(
-                        "{} of {n_chunks} chunks are not stored ({}{}): run the shards that own them (chunk c belongs to shard c mod N), or merge without merge-only to compute them here",
+                        "{} of {n_chunks} chunks are not stored ({}): run the shards that own them (chunk c belongs to shard c mod N), or merge without merge-only to compute them here",
                         missing.len(),
-                        list.join(", "),
-                        if missing.len() > 20 { ", …" } else { "" }
+                        chunk_list(&missing)
                     ),
                 });
             }

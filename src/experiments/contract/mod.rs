@@ -451,15 +451,11 @@ pub fn nonfinite_notes(raw: &polars::prelude::DataFrame) -> Vec<String> {
     };
     let mut notes = Vec::new();
     for name in &names[seed + 1..] {
-        let is_float = raw
-            .column(name)
-            .map(|c| c.dtype().is_float())
-            .unwrap_or(false);
-        let Ok(v) = (if is_float {
-            crate::sweep::f64_column(raw, name)
-        } else {
-            continue;
-        }) else {
+        let is_float = raw.column(name).is_ok_and(|c| c.dtype().is_float());
+        let Some(v) = is_float
+            .then(|| crate::sweep::f64_column(raw, name).ok())
+            .flatten()
+        else {
             continue;
         };
         let bad: Vec<usize> = (0..v.len()).filter(|&i| !v[i].is_finite()).collect();
