@@ -124,7 +124,7 @@ fn failed_sweep_keeps_finished_chunks_and_resumes_without_recomputing() {
                 .starts_with("chunk-")
         })
         .count();
-    assert_eq!(stored, 3);
+    assert_eq!(stored, 3 * 2, "three chunks, each with its checksum file");
     // second run computes only the rest
     let calls = AtomicUsize::new(0);
     let res = sweep
@@ -337,7 +337,11 @@ fn shards_running_together_merge_into_the_one_process_frame() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
-    assert_eq!(names.len(), 1 + 11, "manifest and 11 chunks: {names:?}");
+    assert_eq!(
+        names.len(),
+        1 + 2 * 11,
+        "manifest, 11 chunks and their checksums: {names:?}"
+    );
     let st = &difftheory::sweep::checkpoint_status(&dir).unwrap()[0];
     assert_eq!((st.chunks, st.done.len(), st.total_tasks), (11, 11, 54));
     assert_eq!(st.per_shard(4), vec![(3, 3), (3, 3), (3, 3), (2, 2)]);

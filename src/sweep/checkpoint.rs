@@ -4,8 +4,10 @@
 //! killed mid-write never leaves a half chunk behind, and several processes (the shards of one
 //! sweep) can share the folder: the manifest is created once (linked into place, which fails if
 //! another process was first; the later ones check it names the same sweep), and each chunk is
-//! renamed into place whole. On restart, every chunk whose file exists is read instead of
-//! recomputed.
+//! renamed into place whole. Beside each chunk, written before it, is its checksum
+//! (`chunk-000003.parquet.sum`): a chunk damaged on disk, or copied in from another folder, is
+//! refused by name instead of read into the table. On restart, every chunk whose file exists is
+//! read instead of recomputed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -30,7 +32,10 @@ impl Checkpoint {
             // written whole under a unique name, then linked into place: exactly one process
             // creates the manifest, and nobody ever reads a half-written one
             let tmp = unique_tmp(&path);
-            fs::write(&tmp, text.as_bytes()).map_err(|e| Error::io("cannot write", &tmp, e))?;
+            if let Err(e) = fs::write(&tmp, text.as_bytes()) {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::io("cannot write", &tmp, e));
+            }
             let linked = fs::hard_link(&tmp, &path);
             let _ = fs::remove_file(&tmp);
             match linked {
@@ -44,6 +49,18 @@ impl Checkpoint {
             }
         }
         let old = read_manifest(&path)?;
+        let version = |m: &serde_json::Value| m["crate_version"].as_str().map(str::to_string);
+        if version(&old) != version(manifest) {
+            return Err(Error::Checkpoint {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "it was written by difftheory {}, this is {}: chunks of two versions are never mixed; \
+                     resume with the version that wrote it, or choose a new folder",
+                    version(&old).unwrap_or_else(|| "of unknown version".into()),
+                    version(manifest).unwrap_or_default()
+                ),
+            });
+        }
         if &old != manifest {
             return Err(Error::Checkpoint {
                 path: dir.to_path_buf(),
@@ -73,28 +90,51 @@ impl Checkpoint {
         if !path.exists() {
             return Ok(None);
         }
-        let file = fs::File::open(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        let df = ParquetReader::new(file)
-            .finish()
-            .map_err(|e| Error::BadFile {
-                path: path.clone(),
-                reason: format!("unreadable chunk ({e}); delete this file to recompute it"),
-            })?;
+        let bytes = fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let sum_path = sum_path(&path);
+        let damaged = |why: String| Error::BadFile {
+            path: path.clone(),
+            reason: format!("{why}; delete this file to recompute the chunk"),
+        };
+        match fs::read_to_string(&sum_path) {
+            Ok(sum) if sum.trim() == checksum(&bytes) => {}
+            Ok(_) => {
+                return Err(damaged(
+                    "damaged: its checksum differs from the one written with it".into(),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(damaged(format!(
+                    "its checksum file {} is missing (a chunk copied in from elsewhere?)",
+                    sum_path.display()
+                )))
+            }
+            Err(e) => return Err(Error::io("cannot read", &sum_path, e)),
+        }
+        super::io::check_parquet_footer(&path, &bytes).map_err(|e| match e {
+            Error::BadFile { reason, .. } => damaged(reason),
+            e => e,
+        })?;
+        let df = super::io::guarded(&path, "chunk", || {
+            ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+        })
+        .map_err(|e| match e {
+            Error::BadFile { reason, .. } => damaged(reason),
+            e => e,
+        })?;
         Ok(Some(df))
     }
 
     pub(crate) fn store(&self, chunk: usize, frame: &DataFrame) -> Result<()> {
         let path = self.chunk_path(chunk);
-        let tmp = unique_tmp(&path);
-        {
-            let mut file =
-                fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-            let mut frame = frame.clone();
-            ParquetWriter::new(&mut file).finish(&mut frame)?;
-            file.sync_all()
-                .map_err(|e| Error::io("cannot write", &tmp, e))?;
-        }
-        fs::rename(&tmp, &path).map_err(|e| Error::io("cannot write", &path, e))
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes).finish(&mut frame.clone())?;
+        // the checksum first, then the chunk: a chunk in place always has its checksum beside it
+        write_whole(
+            &sum_path(&path),
+            format!("{}\n", checksum(&bytes)).as_bytes(),
+        )?;
+        write_whole(&path, &bytes)
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -113,6 +153,42 @@ pub(crate) fn chunk_list(chunks: &[usize]) -> String {
     let list: Vec<String> = chunks.iter().take(20).map(|c| c.to_string()).collect();
     let more = if chunks.len() > 20 { ", …" } else { "" };
     format!("{}{more}", list.join(", "))
+}
+
+/// Writes `bytes` to `path` whole or not at all: to a unique temporary name, synced, then renamed
+/// into place. On failure (a full disk, a vanished folder) the temporary file is removed, so
+/// nothing partial is left behind.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = unique_tmp(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("cannot write", path, e)
+    })
+}
+
+/// The checksum file of a chunk: `chunk-000003.parquet.sum`.
+fn sum_path(chunk: &Path) -> PathBuf {
+    let mut name = chunk.file_name().unwrap_or_default().to_os_string();
+    name.push(".sum");
+    chunk.with_file_name(name)
+}
+
+/// The content checksum written beside each chunk: `fnv1a64:<16 hex digits>:<length>` (FNV-1a, 64
+/// bits: not a defence against tampering, a check that the bytes read are the bytes written).
+fn checksum(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}:{}", bytes.len())
 }
 
 /// `path` with a suffix unique to this process and call: `.<pid>.<counter>.tmp`.

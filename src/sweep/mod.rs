@@ -42,7 +42,7 @@ use rayon::prelude::*;
 
 pub use frames::{frame, records_frame, rows_where, with_columns};
 pub use grid::{Axis, Grid, Point};
-pub use io::{read_frame, write_frame, FrameFormat};
+pub use io::{read_frame, write_frame, FrameFormat, PARQUET_MAX_EXPANSION};
 pub use progress::{progress_line, Progress};
 pub use summary::summarize;
 pub use value::{f64_column, Value};
@@ -273,6 +273,7 @@ impl Sweep {
             .collect();
         serde_json::json!({
             "format": "difftheory-sweep-checkpoint/1",
+            "crate_version": env!("CARGO_PKG_VERSION"),
             "axes": axes,
             "replicates": self.replicates,
             "base_seed": self.base_seed,
@@ -575,7 +576,17 @@ impl Sweep {
             }
             _ => {}
         }
-        let frame = concat(frames)?;
+        let frame = concat(frames).map_err(|e| match &store {
+            // computed chunks always fit together: a stored one came from elsewhere
+            Some(s) if resumed > 0 => Error::Checkpoint {
+                path: s.dir().to_path_buf(),
+                reason: format!(
+                    "its chunks do not fit together ({e}): a chunk file copied from another sweep? \
+                     delete the chunk files to recompute them"
+                ),
+            },
+            _ => e,
+        })?;
         Ok(SweepResult {
             frame,
             completed_tasks: done,
