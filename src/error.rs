@@ -99,6 +99,26 @@ impl Error {
         }
     }
 
+    /// The error as read from the file `path`: a bad value ([`Error::InvalidParam`]) becomes an
+    /// [`Error::BadFile`] naming the file and the field (`field = value: what is accepted`);
+    /// other errors are returned as they are.
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Error::InvalidParam {
+                name,
+                value,
+                reason,
+            } => {
+                let field = name.rsplit(": ").next().unwrap_or(&name).to_string();
+                Error::BadFile {
+                    path: path.to_path_buf(),
+                    reason: format!("{field} = {value}: {reason}"),
+                }
+            }
+            e => e,
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -648,3 +648,445 @@ fn checkpoint_folders_survive_mutated_manifests_and_chunks() {
     );
     tally.finish("checkpoint folders");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Model folders, images, edit directions and training folders (torch).
+
+/// The resident memory's peak since the last reset, in bytes (`VmHWM`): what libtorch allocates
+/// is outside the Rust heap, so the torch loaders are held to this too.
+#[cfg(feature = "torch")]
+fn resident_peak() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}
+
+/// Resets [`resident_peak`] to the current resident size (Linux: `clear_refs` 5).
+#[cfg(feature = "torch")]
+fn reset_resident_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// One to three mutations of a safetensors file's header (its length, a tensor's dtype, shape or
+/// offsets, a duplicated, dropped or renamed key, a tensor claiming terabytes), re-encoded; then,
+/// one time in four, byte-level damage.
+#[cfg(feature = "torch")]
+fn mutate_safetensors(rng: &mut SimRng, file: &[u8]) -> Vec<u8> {
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, Json> =
+        serde_json::from_slice(&file[8..8 + n]).unwrap();
+    let data = file[8 + n..].to_vec();
+    let keys: Vec<String> = header
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect();
+    let mut length_lie: Option<u64> = None;
+    let mut duplicate: Option<String> = None;
+    for _ in 0..rng.random_range(1..=3) {
+        let key = keys[rng.random_range(0..keys.len())].clone();
+        let Some(Json::Object(t)) = header.get_mut(&key) else {
+            continue;
+        };
+        match rng.random_range(0..9) {
+            0 => {
+                let dtypes = [
+                    "F32", "F16", "BF16", "F64", "I64", "I32", "I8", "U8", "BOOL", "F8_E4M3",
+                    "F8_E5M2", "U64", "C64", "XYZ",
+                ];
+                t.insert(
+                    "dtype".into(),
+                    dtypes[rng.random_range(0..dtypes.len())].into(),
+                );
+            }
+            1 => {
+                if let Some(Json::Array(s)) = t.get_mut("shape") {
+                    match rng.random_range(0..4) {
+                        0 => s.push(serde_json::json!(1u64 << 20)),
+                        1 if !s.is_empty() => {
+                            let i = rng.random_range(0..s.len());
+                            s[i] = serde_json::json!(
+                                [0u64, 1u64 << 40, u64::MAX][rng.random_range(0..3)]
+                            );
+                        }
+                        2 => {
+                            s.pop();
+                        }
+                        _ => s.reverse(),
+                    }
+                }
+            }
+            2 => {
+                if let Some(Json::Array(o)) = t.get_mut("data_offsets") {
+                    match rng.random_range(0..4) {
+                        0 => o.reverse(),
+                        1 if o.len() == 2 => o[1] = serde_json::json!(1u64 << 40),
+                        2 if o.len() == 2 => o[1] = o[0].clone(),
+                        _ => o.push(serde_json::json!(7)),
+                    }
+                }
+            }
+            3 => {
+                t.insert("shape".into(), wild_json(rng));
+            }
+            4 => {
+                header.remove(&key);
+            }
+            5 => {
+                let v = header.remove(&key).unwrap();
+                header.insert(format!("{key}.renamed"), v);
+            }
+            6 => duplicate = Some(key),
+            7 => {
+                header.insert(
+                    "huge".into(),
+                    serde_json::json!({"dtype": "F32", "shape": [1u64 << 20, 1u64 << 20], "data_offsets": [0, 4]}),
+                );
+            }
+            _ => {
+                length_lie = Some(
+                    [
+                        0u64,
+                        1,
+                        (n as u64) + 1,
+                        (n as u64).saturating_sub(1),
+                        1 << 40,
+                        u64::MAX,
+                    ][rng.random_range(0..6)],
+                )
+            }
+        }
+    }
+    let mut text = serde_json::to_string(&header).unwrap();
+    if let Some(k) = duplicate {
+        let entry = serde_json::to_string(&header.get(&k).cloned().unwrap_or(Json::Null)).unwrap();
+        text.replace_range(0..1, &format!("{{\"{k}\":{entry},"));
+    }
+    let len = length_lie.unwrap_or(text.len() as u64);
+    let mut out = len.to_le_bytes().to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&data);
+    if rng.random_range(0..4) == 0 {
+        mutate_bytes(rng, &out, b"")
+    } else {
+        out
+    }
+}
+
+/// CRC-32 (IEEE, as PNG uses it).
+#[cfg(feature = "torch")]
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// A valid PNG: `w × h`, grey, grey+alpha, RGB or RGBA, 8 or 16 bits.
+#[cfg(feature = "torch")]
+fn png_seed(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        let mut wr = enc.write_header().unwrap();
+        let per = color.samples()
+            * if depth == png::BitDepth::Sixteen {
+                2
+            } else {
+                1
+            };
+        let data: Vec<u8> = (0..(w * h) as usize * per)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect();
+        wr.write_image_data(&data).unwrap();
+    }
+    out
+}
+
+/// PNG mutations: the header's width, height, depth or colour type changed with its CRC fixed
+/// (so the decoder believes it: a 2³¹-pixel-wide image, a palette without a palette), or
+/// byte-level damage.
+#[cfg(feature = "torch")]
+fn mutate_png(rng: &mut SimRng, file: &[u8], other: &[u8]) -> Vec<u8> {
+    let mut d = file.to_vec();
+    // the IHDR chunk: length (8..12), "IHDR" (12..16), width, height, depth, colour, …, CRC (29..33)
+    match rng.random_range(0..3) {
+        0 | 1 => {
+            for _ in 0..rng.random_range(1..=2) {
+                match rng.random_range(0..4) {
+                    0 => d[16..20].copy_from_slice(
+                        &[0u32, 1, 65_535, 1 << 20, 0x7fff_ffff][rng.random_range(0..5)]
+                            .to_be_bytes(),
+                    ),
+                    1 => d[20..24].copy_from_slice(
+                        &[0u32, 1, 65_535, 1 << 20, 0x7fff_ffff][rng.random_range(0..5)]
+                            .to_be_bytes(),
+                    ),
+                    2 => d[24] = [1u8, 2, 4, 8, 16, 3][rng.random_range(0..6)],
+                    _ => d[25] = [0u8, 2, 3, 4, 6, 7][rng.random_range(0..6)],
+                }
+            }
+            let crc = crc32(&d[12..29]);
+            d[29..33].copy_from_slice(&crc.to_be_bytes());
+            if rng.random_range(0..3) == 0 {
+                d = mutate_bytes(rng, &d, other);
+            }
+        }
+        _ => d = mutate_bytes(rng, &d, other),
+    }
+    d
+}
+
+#[cfg(feature = "torch")]
+mod torch_loaders {
+    use super::*;
+    use difftheory::diffusion::image::read_png;
+    use difftheory::diffusion::train::{train_ddpm, RunSettings, TrainDdpmConfig};
+    use difftheory::diffusion::SchedulerConfig;
+    use difftheory::editing::EditDirections;
+    use difftheory::unet::UNet2DModel;
+    use tch::{Device, Tensor};
+
+    /// [`feed`] that also holds libtorch to 256 MiB of resident growth beyond [`bound`].
+    fn feed_torch<T>(
+        tally: &mut Tally,
+        loader: &str,
+        file: &Path,
+        case_dir: &Path,
+        input_bytes: usize,
+        load: impl FnOnce() -> difftheory::Result<T>,
+    ) {
+        let base = reset_resident_peak().then(|| resident_peak()).flatten();
+        feed(tally, loader, file, case_dir, input_bytes, load);
+        if let (Some(b), Some(p)) = (base, resident_peak()) {
+            let grew = p.saturating_sub(b);
+            if grew > bound(input_bytes) + (256 << 20) {
+                tally.failures.push(format!(
+                    "  {loader} {}: resident memory grew by {} MiB",
+                    file.display(),
+                    grew >> 20
+                ));
+            }
+        }
+    }
+
+    fn fixture(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    }
+
+    #[test]
+    fn model_folders_survive_mutated_configs_schedulers_and_weights() {
+        let dir = workdir("models");
+        let files = [
+            (
+                "config.json",
+                fixture("tests/fixtures/unet/plain/config.json"),
+            ),
+            (
+                "diffusion_pytorch_model.safetensors",
+                fixture("tests/fixtures/unet/plain/diffusion_pytorch_model.safetensors"),
+            ),
+            (
+                "scheduler_config.json",
+                fixture("data/ddpm-digits/scheduler_config.json"),
+            ),
+        ];
+        let seeds: Vec<Vec<u8>> = files
+            .iter()
+            .map(|(_, p)| std::fs::read(p).unwrap())
+            .collect();
+        let mut rng = rng_from_seed(campaign_seed() ^ 0x30DE1);
+        let mut tally = Tally::default();
+        for k in 0..(cases() / 10).max(30) {
+            let case = dir.join(format!("case{k}"));
+            std::fs::create_dir_all(&case).unwrap();
+            for ((name, _), seed) in files.iter().zip(&seeds) {
+                std::fs::write(case.join(name), seed).unwrap();
+            }
+            let v = k % 3;
+            let bytes = match (v, rng.random_range(0..3)) {
+                (1, 0) => mutate_bytes(&mut rng, &seeds[1], &seeds[0]),
+                (1, _) => mutate_safetensors(&mut rng, &seeds[1]),
+                (_, 0) => mutate_bytes(&mut rng, &seeds[v], &seeds[(v + 2) % 3]),
+                _ => mutate_json(&mut rng, &seeds[v]),
+            };
+            let file = case.join(files[v].0);
+            std::fs::write(&file, &bytes).unwrap();
+            feed_torch(&mut tally, "model", &file, &case, bytes.len(), || {
+                UNet2DModel::from_dir(&case, Device::Cpu)
+            });
+            feed_torch(&mut tally, "scheduler", &file, &case, bytes.len(), || {
+                SchedulerConfig::for_model(&case)
+            });
+            std::fs::remove_dir_all(&case).unwrap();
+        }
+        for file in corpus("models") {
+            // each corpus entry is one file, named <file it replaces>.<what is wrong>
+            let case = dir.join("corpus");
+            std::fs::create_dir_all(&case).unwrap();
+            for ((name, _), seed) in files.iter().zip(&seeds) {
+                std::fs::write(case.join(name), seed).unwrap();
+            }
+            let stem = file.file_name().unwrap().to_string_lossy().into_owned();
+            let (target, _) = files
+                .iter()
+                .find(|(n, _)| stem.starts_with(n))
+                .unwrap_or_else(|| panic!("{stem}: name it after the file it replaces"));
+            let bytes = std::fs::read(&file).unwrap();
+            let placed = case.join(target);
+            std::fs::write(&placed, &bytes).unwrap();
+            feed_torch(&mut tally, "model", &placed, &case, bytes.len(), || {
+                UNet2DModel::from_dir(&case, Device::Cpu)
+            });
+            feed_torch(&mut tally, "scheduler", &placed, &case, bytes.len(), || {
+                SchedulerConfig::for_model(&case)
+            });
+            std::fs::remove_dir_all(&case).unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        tally.finish("model folders (config.json, scheduler_config.json, weights)");
+    }
+
+    #[test]
+    fn png_images_survive_mutated_headers_and_bytes() {
+        use png::{BitDepth, ColorType};
+        let dir = workdir("png");
+        let seeds = [
+            png_seed(8, 8, ColorType::Grayscale, BitDepth::Eight),
+            png_seed(5, 7, ColorType::Rgb, BitDepth::Eight),
+            png_seed(4, 3, ColorType::Rgba, BitDepth::Sixteen),
+            png_seed(6, 2, ColorType::GrayscaleAlpha, BitDepth::Eight),
+        ];
+        let mut rng = rng_from_seed(campaign_seed() ^ 0x9A9);
+        let mut tally = Tally::default();
+        for k in 0..cases() {
+            let bytes = mutate_png(&mut rng, &seeds[k % 4], &seeds[(k + 1) % 4]);
+            let case = dir.join(format!("case{k}"));
+            std::fs::create_dir_all(&case).unwrap();
+            let file = case.join("image.png");
+            std::fs::write(&file, &bytes).unwrap();
+            feed_torch(&mut tally, "png", &file, &case, bytes.len(), || {
+                read_png(&file)
+            });
+            std::fs::remove_dir_all(&case).unwrap();
+        }
+        for file in corpus("png") {
+            let n = std::fs::metadata(&file).unwrap().len() as usize;
+            let parent = file.parent().unwrap().to_path_buf();
+            feed_torch(&mut tally, "png", &file, &parent, n, || read_png(&file));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        tally.finish("PNG images");
+    }
+
+    #[test]
+    fn saved_edit_directions_survive_mutated_files() {
+        let dir = workdir("directions");
+        let seed_path = dir.join("seed.safetensors");
+        let right = Tensor::randn([2, 1, 8, 8], (tch::Kind::Float, Device::Cpu));
+        Tensor::write_safetensors(
+            &[
+                ("right", &right),
+                ("sigma", &Tensor::from_slice(&[2.0f64, 1.0])),
+                ("timestep", &Tensor::from_slice(&[500i64])),
+            ],
+            &seed_path,
+        )
+        .unwrap();
+        let seed = std::fs::read(&seed_path).unwrap();
+        let mut rng = rng_from_seed(campaign_seed() ^ 0xD1EC);
+        let mut tally = Tally::default();
+        for k in 0..cases() {
+            let bytes = if k % 3 == 0 {
+                mutate_bytes(&mut rng, &seed, b"")
+            } else {
+                mutate_safetensors(&mut rng, &seed)
+            };
+            let case = dir.join(format!("case{k}"));
+            std::fs::create_dir_all(&case).unwrap();
+            let file = case.join("directions.safetensors");
+            std::fs::write(&file, &bytes).unwrap();
+            feed_torch(&mut tally, "directions", &file, &case, bytes.len(), || {
+                EditDirections::load(&file)
+            });
+            std::fs::remove_dir_all(&case).unwrap();
+        }
+        for file in corpus("safetensors") {
+            let n = std::fs::metadata(&file).unwrap().len() as usize;
+            let parent = file.parent().unwrap().to_path_buf();
+            feed_torch(&mut tally, "directions", &file, &parent, n, || {
+                EditDirections::load(&file)
+            });
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        tally.finish("saved edit directions");
+    }
+
+    fn tiny() -> TrainDdpmConfig {
+        let mut c = TrainDdpmConfig {
+            batch: 4,
+            ..Default::default()
+        };
+        c.unet.block_out_channels = vec![8, 16];
+        c.unet.norm_num_groups = Some(4);
+        c.unet.attention_head_dim = Some(8);
+        c
+    }
+
+    fn settings(steps: usize) -> RunSettings {
+        RunSettings {
+            steps,
+            device: Device::Cpu,
+            report_every: 1,
+            checkpoint_every: 1,
+        }
+    }
+
+    #[test]
+    fn training_folders_survive_mutated_records_and_states() {
+        let dir = workdir("training");
+        let good = dir.join("good");
+        train_ddpm(&tiny(), &settings(1), &good, |_| {}).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&good)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json") || n.ends_with(".safetensors"))
+            .collect();
+        names.sort();
+        let mut rng = rng_from_seed(campaign_seed() ^ 0x7EA1);
+        let mut tally = Tally::default();
+        for k in 0..(cases() / 20).max(20) {
+            let case = dir.join(format!("case{k}"));
+            std::fs::create_dir_all(&case).unwrap();
+            for n in &names {
+                std::fs::copy(good.join(n), case.join(n)).unwrap();
+            }
+            let victim = &names[k % names.len()];
+            let seed = std::fs::read(good.join(victim)).unwrap();
+            let bytes = match (victim.ends_with(".json"), rng.random_range(0..3)) {
+                (_, 0) => mutate_bytes(&mut rng, &seed, b""),
+                (true, _) => mutate_json(&mut rng, &seed),
+                (false, _) => mutate_safetensors(&mut rng, &seed),
+            };
+            let file = case.join(victim);
+            std::fs::write(&file, &bytes).unwrap();
+            feed_torch(&mut tally, "training", &file, &case, bytes.len(), || {
+                train_ddpm(&tiny(), &settings(2), &case, |_| {})
+            });
+            std::fs::remove_dir_all(&case).unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        tally.finish("train-ddpm folders (training.json, state, weights)");
+    }
+}

@@ -261,7 +261,7 @@ impl SchedulerConfig {
             path: path.to_path_buf(),
             reason: format!("not a DDPM/DDIM scheduler_config.json: {e}"),
         })?;
-        raw.check()
+        raw.check().map_err(|e| e.in_file(path))
     }
 
     /// The scheduler config of a model folder: `scheduler_config.json` in `dir`, or in

@@ -24,6 +24,19 @@ pub fn read_png(path: &Path) -> Result<Tensor> {
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| bad("image too large".into()))?;
+    // deflate expands at most 1032-fold: an image whose header declares more pixels than its
+    // compressed data could hold is damaged, and is refused before its buffer is allocated
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io("cannot read", path, e))?
+        .len() as usize;
+    if size > 1032 * file_len + (1 << 16) {
+        let info = reader.info();
+        return Err(bad(format!(
+            "the header declares {} × {} pixels ({size} bytes decoded) but the file holds {file_len} bytes, \
+             more than deflate can expand: damaged",
+            info.width, info.height
+        )));
+    }
     let mut buf = vec![0u8; size];
     let info = reader
         .next_frame(&mut buf)

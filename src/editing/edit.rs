@@ -212,7 +212,11 @@ impl EditDirections {
                 right.size()
             )));
         }
-        let sigma: Vec<f64> = Vec::<f64>::try_from(&get("sigma")?.to_kind(Kind::Double))?;
+        if right.isfinite().all().int64_value(&[]) == 0 {
+            return Err(bad("`right` holds values that are not finite".into()));
+        }
+        let sigma: Vec<f64> = Vec::<f64>::try_from(&get("sigma")?.to_kind(Kind::Double))
+            .map_err(|e| bad(format!("`sigma` is not a list of numbers ({e})")))?;
         if sigma.len() as i64 != right.size()[0] {
             return Err(bad(format!(
                 "{} sigmas for {} directions",
@@ -220,7 +224,14 @@ impl EditDirections {
                 right.size()[0]
             )));
         }
-        let timestep = get("timestep")?.to_kind(Kind::Int64).int64_value(&[0]);
+        let t = get("timestep")?;
+        if t.numel() != 1 {
+            return Err(bad(format!(
+                "`timestep` has shape {:?}, expected one value",
+                t.size()
+            )));
+        }
+        let timestep = t.to_kind(Kind::Int64).reshape([1]).int64_value(&[0]);
         Ok(Self {
             right: unit_rows(&right.to_kind(Kind::Float)),
             sigma,

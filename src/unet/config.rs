@@ -230,7 +230,7 @@ impl UNetConfig {
             path: path.to_path_buf(),
             reason: format!("not a UNet2DModel config.json: {e}"),
         })?;
-        raw.check()
+        raw.check().map_err(|e| e.in_file(path))
     }
 
     /// Checks the configuration against what this crate implements.
@@ -409,6 +409,13 @@ impl UNetConfig {
         if mid && c.add_attention {
             heads_of(c.block_out_channels[n - 1])?;
         }
+        if c.time_embedding_dim == Some(0) {
+            return Err(field(
+                "time_embedding_dim",
+                0,
+                "expected a positive width (or null: 4 × block_out_channels[0])",
+            ));
+        }
         let temb_dim = c
             .time_embedding_dim
             .unwrap_or(c.block_out_channels[0].saturating_mul(4));
@@ -428,14 +435,17 @@ impl UNetConfig {
 
 impl ValidUNetConfig {
     /// A lower bound on the parameter count this configuration implies: the time embedding's two
-    /// linear layers and, per block, the two 3×3 convolutions of one resnet (`18 c²`). Computed in
-    /// `f64`, so absurd sizes cannot overflow; [`crate::unet::UNet2DModel::from_dir`] holds it
+    /// linear layers, the input and output 3×3 convolutions (`9 c₀ (in + out)`) and, per block,
+    /// the two 3×3 convolutions of each of its `layers_per_block` resnets (`18 c²` each). Computed
+    /// in `f64`, so absurd sizes cannot overflow; [`crate::unet::UNet2DModel::from_dir`] holds it
     /// against the weights file before allocating anything.
     pub fn min_parameters(&self) -> f64 {
-        let ch = &self.raw.block_out_channels;
+        let r = &self.raw;
+        let ch = &r.block_out_channels;
         let (c0, t) = (ch[0] as f64, self.temb_dim as f64);
         let blocks: f64 = ch.iter().map(|&c| 18.0 * (c as f64) * (c as f64)).sum();
-        c0 * t + t * t + blocks
+        let io = 9.0 * c0 * (r.in_channels as f64 + r.out_channels as f64);
+        c0 * t + t * t + io + r.layers_per_block as f64 * blocks
     }
 
     /// How many times the encoder halves the resolution.

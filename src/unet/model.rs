@@ -149,8 +149,9 @@ impl UNet2DModel {
             return Err(Error::BadFile {
                 path: dir.join("config.json"),
                 reason: format!(
-                    "block_out_channels {:?} imply at least {need:.3e} parameters ({:.3e} bytes even in f16), but {} holds {bytes:.0} bytes: the config does not describe these weights",
+                    "block_out_channels {:?} with layers_per_block {} imply at least {need:.3e} parameters ({:.3e} bytes even in f16), but {} holds {bytes:.0} bytes: the config does not describe these weights",
                     config.raw.block_out_channels,
+                    config.raw.layers_per_block,
                     2.0 * need,
                     weights.display()
                 ),
