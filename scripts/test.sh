@@ -3,7 +3,7 @@
 #   1. cargo test with every feature CI can build (torch on the CPU-only libtorch),
 #   2. cargo doc with every warning an error (broken links, undocumented public items),
 #   3. sharded sweeps on a real single-node Slurm cluster (tests/slurm.sh, started and stopped by
-#      scripts/slurm.sh),
+#      scripts/slurm.sh), and a run whose disk fills up (tests/full_disk.sh, on a small tmpfs),
 #   4. the notebook-runner tests (deliberately broken notebooks must fail, a clean one pass),
 #   5. every notebook in notebooks/ executed headlessly on the project's kernel at the small size,
 #      failing on any cell error; the executed notebooks and HTML reports land in reports/.
@@ -47,6 +47,11 @@ stamp "slurm (single-node cluster)"
 # Cost: apt-get install slurm-wlm munge 13 s on a machine without them, the four scenarios 42 s
 # (measured on the 2-core development machine); the binary is the one cargo test built.
 bash tests/slurm.sh "${CARGO_TARGET_DIR:-target}/debug/difftheory"
+
+stamp "full disk (tmpfs)"
+# Cost: about 10 s: a checkpoint folder and an output folder on a 96 KiB tmpfs fill up, the run
+# stops with one line naming the file, nothing partial is left, and it resumes once space is freed.
+bash tests/full_disk.sh "${CARGO_TARGET_DIR:-target}/debug/difftheory"
 
 stamp "notebook runner tests"
 "$DT_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_notebook_runner.py

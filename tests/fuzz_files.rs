@@ -160,6 +160,10 @@ fn feed_within<T>(
 ) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     tally.cases += 1;
+    // the input in flight: what to look at if the process aborts (an allocation failure or a
+    // C++ abort cannot be caught)
+    let in_flight = findings_dir().join(format!("in-flight-{loader}"));
+    let _ = std::fs::copy(file, &in_flight);
     let base = CURRENT.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let out = std::panic::catch_unwind(AssertUnwindSafe(load));
@@ -212,8 +216,7 @@ fn feed_within<T>(
 
 /// Copies a failing input to `target/fuzz-findings/` and returns where.
 fn save_finding(loader: &str, file: &Path) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-findings");
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = findings_dir();
     let case = file
         .parent()
         .and_then(|p| p.file_name())
@@ -227,6 +230,13 @@ fn save_finding(loader: &str, file: &Path) -> PathBuf {
     let to = dir.join(name);
     let _ = std::fs::copy(file, &to);
     to
+}
+
+/// `target/fuzz-findings/`, created.
+fn findings_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-findings");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }
 
 fn cases() -> usize {

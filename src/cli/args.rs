@@ -8,11 +8,27 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct List<T>(pub Vec<T>);
 
-/// One integer `>= lo`.
+/// One integer `>= lo`, at most 10⁷ ([`crate::experiments::MAX_COUNT`]).
 pub fn count(lo: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    let hi = crate::experiments::MAX_COUNT as usize;
     move |s: &str| match s.trim().parse::<usize>() {
-        Ok(v) if v >= lo => Ok(v),
-        _ => Err(format!("expected an integer >= {lo}, got '{s}'")),
+        Ok(v) if v >= lo && v <= hi => Ok(v),
+        _ => Err(format!(
+            "expected an integer >= {lo} (at most {hi}), got '{s}'"
+        )),
+    }
+}
+
+/// One integer in `lo ..= hi`.
+pub fn count_in(
+    lo: usize,
+    hi: usize,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.trim().parse::<usize>() {
+        Ok(v) if v >= lo && v <= hi => Ok(v),
+        _ => Err(format!(
+            "expected an integer >= {lo} (at most {hi}), got '{s}'"
+        )),
     }
 }
 
@@ -34,7 +50,8 @@ pub fn real(
 /// A duration in seconds (> 0).
 pub fn seconds(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(Duration::from_secs_f64(v)),
+        Ok(v) if v > 0.0 => Duration::try_from_secs_f64(v)
+            .map_err(|_| format!("expected a number of seconds > 0 (at most 1.8e19), got '{s}'")),
         _ => Err(format!("expected a number of seconds > 0, got '{s}'")),
     }
 }

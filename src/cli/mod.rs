@@ -35,7 +35,7 @@ use crate::sweep::write_frame;
 )]
 struct Cli {
     /// Worker threads (default: all cores; RAYON_NUM_THREADS also works).
-    #[arg(long, global = true, value_parser = args::count(1))]
+    #[arg(long, global = true, value_parser = args::count_in(1, 1024))]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,

@@ -350,8 +350,12 @@ impl SchedulerConfig {
                 (None, b.iter().map(|&x| x as f32).collect::<Vec<f32>>())
             }
             None => {
-                if c.num_train_timesteps < 1 {
-                    return Err(field("num_train_timesteps", 0, "expected at least 1"));
+                if !(1..=1_000_000).contains(&c.num_train_timesteps) {
+                    return Err(field(
+                        "num_train_timesteps",
+                        c.num_train_timesteps,
+                        "expected 1 to 10⁶ (diffusers' models use 1000 to 4000)",
+                    ));
                 }
                 let s = match c.beta_schedule.as_str() {
                     "linear" => BetaSchedule::Linear,

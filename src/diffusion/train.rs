@@ -127,6 +127,8 @@ struct TrainingJson {
 
 const STATE_FILE: &str = "training_state.safetensors";
 const JSON_FILE: &str = "training.json";
+/// The training record inside the state file (the JSON text as bytes).
+const RECORD_KEY: &str = "meta/training_json";
 
 /// How to run: where, how long, how often to report and save.
 #[derive(Debug, Clone)]
@@ -177,19 +179,8 @@ fn save_state(
     adam: &BTreeMap<String, (Tensor, Tensor)>,
     json: &TrainingJson,
 ) -> Result<()> {
-    save_dir(ema.var_store(), &json.config.unet, dir)?;
-    let mut sched = json.config.scheduler.clone();
-    sched.prediction_type = json.config.prediction_type.clone();
-    let mut sj = serde_json::to_value(&sched).expect("a config serializes");
-    sj["_class_name"] = "DDPMScheduler".into();
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text + "\n").map_err(|e| Error::io("cannot write", &p, e))
-    };
-    write(
-        "scheduler_config.json",
-        serde_json::to_string_pretty(&sj).expect("JSON prints"),
-    )?;
+    // first the state (parameters, moments, EMA and the record, one file renamed into place
+    // whole): what a resumed run reads, so a kill between the writes below loses nothing
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for (k, v) in model.var_store().variables() {
         named.push((format!("param/{k}"), v.to_device(Device::Cpu)));
@@ -198,12 +189,25 @@ fn save_state(
         named.push((format!("adam_m/{k}"), m.to_device(Device::Cpu)));
         named.push((format!("adam_v/{k}"), v.to_device(Device::Cpu)));
     }
+    for (k, v) in ema.var_store().variables() {
+        named.push((format!("ema/{k}"), v.to_device(Device::Cpu)));
+    }
+    let record = serde_json::to_string(json).expect("JSON prints");
+    named.push((RECORD_KEY.into(), Tensor::from_slice(record.as_bytes())));
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let p = dir.join(STATE_FILE);
-    Tensor::write_safetensors(&named, &p).map_err(|e| Error::BadFile {
-        path: p.clone(),
-        reason: format!("cannot write: {e}"),
-    })?;
+    crate::unet::load::write_safetensors_whole(&named, &dir.join(STATE_FILE))?;
+    save_dir(ema.var_store(), &json.config.unet, dir)?;
+    let mut sched = json.config.scheduler.clone();
+    sched.prediction_type = json.config.prediction_type.clone();
+    let mut sj = serde_json::to_value(&sched).expect("a config serializes");
+    sj["_class_name"] = "DDPMScheduler".into();
+    let write = |name: &str, text: String| {
+        crate::sweep::io::write_whole(&dir.join(name), (text + "\n").as_bytes())
+    };
+    write(
+        "scheduler_config.json",
+        serde_json::to_string_pretty(&sj).expect("JSON prints"),
+    )?;
     write(
         JSON_FILE,
         serde_json::to_string_pretty(json).expect("JSON prints"),
@@ -239,43 +243,57 @@ pub fn train_ddpm(
         step: 0,
         loss_log: Vec::new(),
     };
-    let json_path = dir.join(JSON_FILE);
-    if json_path.is_file() {
-        let text = std::fs::read_to_string(&json_path)
-            .map_err(|e| Error::io("cannot read", &json_path, e))?;
-        let old: TrainingJson = serde_json::from_str(&text).map_err(|e| Error::BadFile {
-            path: json_path.clone(),
-            reason: format!("not a training record: {e}"),
-        })?;
+    let state_path = dir.join(STATE_FILE);
+    if state_path.is_file() {
+        // the state file alone is the run: parameters, Adam moments, EMA weights and the training
+        // record, written whole; the diffusers files beside it are outputs, rewritten at each save
+        let bad = |reason: String| Error::BadFile {
+            path: state_path.clone(),
+            reason,
+        };
+        let state: BTreeMap<String, Tensor> = Tensor::read_safetensors(&state_path)
+            .map_err(|e| bad(format!("cannot read: {e}")))?
+            .into_iter()
+            .collect();
+        let get = |k: &str| {
+            state.get(k).ok_or_else(|| {
+                bad(format!(
+                    "tensor {k} missing (a folder of an older difftheory, or damaged: train into a new --out)"
+                ))
+            })
+        };
+        let record: Vec<u8> =
+            Vec::<u8>::try_from(&get(RECORD_KEY)?.to_kind(Kind::Uint8).reshape([-1]))
+                .map_err(|e| bad(format!("unreadable training record: {e}")))?;
+        let old: TrainingJson = serde_json::from_slice(&record)
+            .map_err(|e| bad(format!("not a training record: {e}")))?;
         if old.config != *cfg {
             return Err(Error::Checkpoint {
                 path: dir.to_path_buf(),
                 reason: "holds a run with other settings (data, seed, batch, lr, network, …); choose another --out".into(),
             });
         }
-        crate::unet::load::load_weights(
-            ema.var_store_mut(),
-            &dir.join(crate::unet::load::WEIGHTS_FILE),
-        )?;
-        let state: BTreeMap<String, Tensor> = Tensor::read_safetensors(dir.join(STATE_FILE))
-            .map_err(|e| Error::BadFile {
-                path: dir.join(STATE_FILE),
-                reason: format!("cannot read: {e}"),
-            })?
-            .into_iter()
-            .collect();
-        let get = |k: &str| {
-            state.get(k).ok_or_else(|| Error::BadFile {
-                path: dir.join(STATE_FILE),
-                reason: format!("tensor {k} missing"),
-            })
+        let put = |dst: &mut Tensor, key: &str| -> Result<()> {
+            let src = get(key)?;
+            if src.size() != dst.size() {
+                return Err(bad(format!(
+                    "tensor {key} has shape {:?}, the network needs {:?}",
+                    src.size(),
+                    dst.size()
+                )));
+            }
+            dst.f_copy_(&src.to_kind(dst.kind()).to_device(dev))?;
+            Ok(())
         };
         tch::no_grad(|| -> Result<()> {
             for (k, mut v) in model.var_store().variables() {
-                v.copy_(&get(&format!("param/{k}"))?.to_device(dev));
+                put(&mut v, &format!("param/{k}"))?;
                 let (m, s) = adam.get_mut(&k).expect("the same variables");
-                m.copy_(&get(&format!("adam_m/{k}"))?.to_device(dev));
-                s.copy_(&get(&format!("adam_v/{k}"))?.to_device(dev));
+                put(m, &format!("adam_m/{k}"))?;
+                put(s, &format!("adam_v/{k}"))?;
+            }
+            for (k, mut v) in ema.var_store().variables() {
+                put(&mut v, &format!("ema/{k}"))?;
             }
             Ok(())
         })?;

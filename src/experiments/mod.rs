@@ -14,7 +14,7 @@ pub mod contract;
 
 pub use contract::{
     check_fields, check_trials, execute, nonfinite_notes, Entry, Experiment, Field, FieldInfo,
-    Finished, Outcome, Registered, Scalar,
+    Finished, Outcome, Registered, Scalar, MAX_COUNT,
 };
 
 /// Declares the experiment modules and the registry in one list: `module::Params`, in the order

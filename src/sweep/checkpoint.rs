@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::{DataFrame, ParquetReader, ParquetWriter, SerReader};
 
+use super::io::{unique_tmp, write_whole};
 use crate::error::{Error, Result};
 
 pub(crate) struct Checkpoint {
@@ -155,24 +156,6 @@ pub(crate) fn chunk_list(chunks: &[usize]) -> String {
     format!("{}{more}", list.join(", "))
 }
 
-/// Writes `bytes` to `path` whole or not at all: to a unique temporary name, synced, then renamed
-/// into place. On failure (a full disk, a vanished folder) the temporary file is removed, so
-/// nothing partial is left behind.
-fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = unique_tmp(path);
-    let written = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    written.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io("cannot write", path, e)
-    })
-}
-
 /// The checksum file of a chunk: `chunk-000003.parquet.sum`.
 fn sum_path(chunk: &Path) -> PathBuf {
     let mut name = chunk.file_name().unwrap_or_default().to_os_string();
@@ -189,15 +172,6 @@ fn checksum(bytes: &[u8]) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("fnv1a64:{h:016x}:{}", bytes.len())
-}
-
-/// `path` with a suffix unique to this process and call: `.<pid>.<counter>.tmp`.
-fn unique_tmp(path: &Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.{k}.tmp", std::process::id()));
-    path.with_file_name(name)
 }
 
 fn read_manifest(path: &Path) -> Result<serde_json::Value> {

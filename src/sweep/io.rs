@@ -42,23 +42,51 @@ impl FrameFormat {
     }
 }
 
-/// Writes `frame` to `path` in the format its extension names.
+/// Writes `frame` to `path` in the format its extension names, whole or not at all: a failed
+/// write (a full disk) leaves no partial table behind, and the error names the file.
 pub fn write_frame(frame: &DataFrame, path: &Path) -> Result<()> {
     let format = FrameFormat::from_path(path)?;
-    let mut file = File::create(path).map_err(|e| Error::io("cannot write", path, e))?;
+    let mut bytes: Vec<u8> = Vec::new();
     let mut df = frame.clone();
     match format {
-        FrameFormat::Csv => CsvWriter::new(&mut file)
+        FrameFormat::Csv => CsvWriter::new(&mut bytes)
             .include_header(true)
             .finish(&mut df)?,
         FrameFormat::Parquet => {
-            ParquetWriter::new(&mut file).finish(&mut df)?;
+            ParquetWriter::new(&mut bytes).finish(&mut df)?;
         }
-        FrameFormat::Json => JsonWriter::new(&mut file)
+        FrameFormat::Json => JsonWriter::new(&mut bytes)
             .with_json_format(JsonFormat::Json)
             .finish(&mut df)?,
     }
-    Ok(())
+    write_whole(path, &bytes)
+}
+
+/// Writes `bytes` to `path` whole or not at all: to a unique temporary name beside it, synced,
+/// then renamed into place. On failure (a full disk, a vanished folder) the temporary file is
+/// removed, so nothing partial is left behind.
+pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = unique_tmp(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("cannot write", path, e)
+    })
+}
+
+/// `path` with a suffix unique to this process and call: `.<pid>.<counter>.tmp`.
+pub(crate) fn unique_tmp(path: &Path) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.{k}.tmp", std::process::id()));
+    path.with_file_name(name)
 }
 
 /// Reads a frame from `path` in the format its extension names. A file the readers cannot parse
@@ -111,6 +139,38 @@ pub(crate) fn check_parquet_footer(path: &Path, bytes: &[u8]) -> Result<()> {
     });
     let declared = rows.saturating_mul(columns).saturating_mul(8).max(chunks);
     let allowed = (16 << 20) + PARQUET_MAX_EXPANSION * bytes.len();
+    // every data page's header: at most its row group's rows, at most the allowed size (Polars
+    // sizes its buffers from these before it has looked at the data)
+    let shared = polars_buffer::Buffer::from(bytes.to_vec());
+    for group in &meta.row_groups {
+        for column in group.parquet_columns() {
+            let pages = guarded(path, "Parquet table", || {
+                Ok(polars_parquet::parquet::read::get_page_iterator(
+                    column,
+                    std::io::Cursor::new(shared.clone()),
+                    Vec::new(),
+                    allowed,
+                )?)
+            })?;
+            for page in pages {
+                let page = guarded(path, "Parquet table", || Ok(page?))?;
+                if let polars_parquet::parquet::page::CompressedPage::Data(p) = page {
+                    if p.num_values() > group.num_rows() || p.uncompressed_size() > allowed {
+                        return Err(Error::BadFile {
+                            path: path.to_path_buf(),
+                            reason: format!(
+                                "a page of column {} declares {} values ({} bytes) in a row group of {} rows: damaged",
+                                column.descriptor().path_in_schema.join("."),
+                                p.num_values(),
+                                p.uncompressed_size(),
+                                group.num_rows()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
     if declared > allowed {
         return Err(Error::BadFile {
             path: path.to_path_buf(),

@@ -28,7 +28,7 @@
 mod checkpoint;
 mod frames;
 mod grid;
-mod io;
+pub(crate) mod io;
 mod progress;
 mod summary;
 mod value;

@@ -128,17 +128,28 @@ pub fn save_dir(vs: &nn::VarStore, config: &super::config::UNetConfig, dir: &Pat
         o.insert("_class_name".into(), "UNet2DModel".into());
     }
     let text = serde_json::to_string_pretty(&json).expect("a JSON value prints");
-    let cfg_path = dir.join("config.json");
-    std::fs::write(&cfg_path, text + "\n").map_err(|e| Error::io("cannot write", &cfg_path, e))?;
+    crate::sweep::io::write_whole(&dir.join("config.json"), (text + "\n").as_bytes())?;
     let mut named: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
         .map(|(k, v)| (k, v.to_device(tch::Device::Cpu).contiguous()))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let w = dir.join(WEIGHTS_FILE);
-    Tensor::write_safetensors(&named, &w).map_err(|e| Error::BadFile {
-        path: w.clone(),
-        reason: format!("cannot write: {e}"),
-    })
+    write_safetensors_whole(&named, &dir.join(WEIGHTS_FILE))
+}
+
+/// Writes the tensors to `path` as safetensors, whole or not at all (a temporary file renamed
+/// into place; removed if the write fails).
+pub fn write_safetensors_whole(named: &[(String, Tensor)], path: &Path) -> Result<()> {
+    let tmp = crate::sweep::io::unique_tmp(path);
+    let written = Tensor::write_safetensors(named, &tmp)
+        .map_err(|e| Error::BadFile {
+            path: path.to_path_buf(),
+            reason: format!("cannot write: {e}"),
+        })
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

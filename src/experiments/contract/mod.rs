@@ -16,7 +16,7 @@
 //! use difftheory::sweep::Progress;
 //! let mut p = GaussianKl::default();
 //! p.set("d", "0").unwrap(); // parses, but is out of range:
-//! assert_eq!(p.check().unwrap_err().to_string(), "invalid d = 0: expected comma-separated integers >= 1");
+//! assert_eq!(p.check().unwrap_err().to_string(), "invalid d = 0: expected comma-separated integers >= 1 (at most 10000000)");
 //! assert!(p.set("d", "1,x").is_err()); // does not parse
 //! p.set("d", "1,3").unwrap();
 //! p.set("n_samples", "500").unwrap();
@@ -49,6 +49,11 @@ macro_rules! field {
 }
 pub(crate) use field;
 
+/// The largest value any count parameter accepts unless its field sets its own bound
+/// ([`Field::at_most`]): 10⁷. Larger counts (2⁶⁴ − 1 parses as a `usize`) would be taken at their
+/// word and abort the process on an allocation of terabytes.
+pub const MAX_COUNT: f64 = 1e7;
+
 /// A bound on the numbers of a field: the value and whether it is strict.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Bound {
@@ -77,7 +82,7 @@ pub struct Field<P> {
 
 impl<P: 'static> Field<P> {
     fn build(
-        (name, help, expected): (&'static str, &'static str, String),
+        (name, help, expected, count): (&'static str, &'static str, String, bool),
         (list, optional): (bool, bool),
         show: Show<P>,
         numbers: Numbers<P>,
@@ -90,7 +95,12 @@ impl<P: 'static> Field<P> {
             list,
             optional,
             lo: None,
-            hi: None,
+            // a count is bounded even where the experiment names no bound: values beyond
+            // MAX_COUNT would ask for memory no machine has before any check could see it
+            hi: count.then_some(Bound {
+                at: MAX_COUNT,
+                strict: false,
+            }),
             show,
             numbers,
             set,
@@ -105,7 +115,7 @@ impl<P: 'static> Field<P> {
         get_mut: fn(&mut P) -> &mut T,
     ) -> Self {
         Self::build(
-            (name, help, T::expected(false)),
+            (name, help, T::expected(false), T::COUNT),
             (false, false),
             Box::new(move |p| get(p).show_one()),
             Box::new(move |p| Some(get(p).number().into_iter().collect())),
@@ -124,7 +134,7 @@ impl<P: 'static> Field<P> {
         get_mut: fn(&mut P) -> &mut Vec<T>,
     ) -> Self {
         Self::build(
-            (name, help, T::expected(true)),
+            (name, help, T::expected(true), T::COUNT),
             (true, false),
             Box::new(move |p| {
                 let v: Vec<String> = get(p).iter().map(Scalar::show_one).collect();
@@ -154,7 +164,7 @@ impl<P: 'static> Field<P> {
         get_mut: fn(&mut P) -> &mut Option<T>,
     ) -> Self {
         Self::build(
-            (name, help, T::expected(false)),
+            (name, help, T::expected(false), T::COUNT),
             (false, true),
             Box::new(move |p| get(p).as_ref().map(Scalar::show_one).unwrap_or_default()),
             Box::new(move |p| Some(get(p).iter().filter_map(Scalar::number).collect())),
@@ -232,7 +242,13 @@ impl<P: 'static> Field<P> {
         } else {
             ""
         };
-        let bound = match (self.lo, self.hi) {
+        // the implicit cap of counts is named after the bound a user is told first
+        let cap = self
+            .hi
+            .filter(|h| h.at == MAX_COUNT && !h.strict)
+            .map(|_| format!(" (at most {MAX_COUNT})"));
+        let hi = if cap.is_some() { None } else { self.hi };
+        let bound = match (self.lo, hi) {
             (None, None) => String::new(),
             (Some(l), None) => format!(" {} {}", if l.strict { ">" } else { ">=" }, l.at),
             (None, Some(h)) => format!(" {} {}", if h.strict { "<" } else { "<=" }, h.at),
@@ -244,7 +260,7 @@ impl<P: 'static> Field<P> {
                 if h.strict { ')' } else { ']' }
             ),
         };
-        format!("{list}{}{bound}", self.expected)
+        format!("{list}{}{bound}{}", self.expected, cap.unwrap_or_default())
     }
 
     fn in_bounds(&self, x: f64) -> bool {

@@ -12,6 +12,9 @@ pub trait Scalar: Sized + Clone + 'static {
     fn parse_one(s: &str) -> Option<Self>;
     /// The value as the command line writes it (`parse_one(show_one(v)) == v`).
     fn show_one(&self) -> String;
+    /// Whether the values are counts (bounded by [`MAX_COUNT`](super::MAX_COUNT) unless the field
+    /// sets its own bound).
+    const COUNT: bool = false;
     /// The value as a number, for the bounds of [`Field::at_least`](super::Field::at_least) and friends.
     fn number(&self) -> Option<f64> {
         None
@@ -19,6 +22,7 @@ pub trait Scalar: Sized + Clone + 'static {
 }
 
 impl Scalar for usize {
+    const COUNT: bool = true;
     fn expected(plural: bool) -> String {
         if plural { "integers" } else { "an integer" }.into()
     }
