@@ -14,10 +14,13 @@
 //! Then every file of the committed corpus `tests/corpus/` (hand-made bad files, and what longer
 //! campaigns found) goes through its loader the same way.
 //!
-//! Cost: `DIFFTHEORY_FUZZ_CASES` cases per loader (default 2000): about 40 s on the 2-core
-//! development machine for all loaders. A longer campaign is the same test with more cases, e.g.
+//! Cost: `DIFFTHEORY_FUZZ_CASES` cases per loader (default 2000; the model and training folders
+//! get a tenth and a twentieth): 7 s on the 2-core development machine for all loaders. A longer
+//! campaign is the same test with more cases, e.g.
 //! `DIFFTHEORY_FUZZ_CASES=20000 DIFFTHEORY_FUZZ_SEED=7 cargo test --all-features --test fuzz_files
 //! -- --nocapture`; a failing input is saved under `target/fuzz-findings/` to join the corpus.
+
+mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::AssertUnwindSafe;
@@ -862,7 +865,7 @@ fn mutate_png(rng: &mut SimRng, file: &[u8], other: &[u8]) -> Vec<u8> {
 mod torch_loaders {
     use super::*;
     use difftheory::diffusion::image::read_png;
-    use difftheory::diffusion::train::{train_ddpm, RunSettings, TrainDdpmConfig};
+    use difftheory::diffusion::train::{train_ddpm, RunSettings};
     use difftheory::diffusion::SchedulerConfig;
     use difftheory::editing::EditDirections;
     use difftheory::unet::UNet2DModel;
@@ -918,12 +921,24 @@ mod torch_loaders {
             .collect();
         let mut rng = rng_from_seed(campaign_seed() ^ 0x30DE1);
         let mut tally = Tally::default();
-        for k in 0..(cases() / 10).max(30) {
-            let case = dir.join(format!("case{k}"));
-            std::fs::create_dir_all(&case).unwrap();
+        // a valid folder with `replaced` holding `bytes`, fed to both loaders, then removed
+        let feed_folder = |tally: &mut Tally, case: &Path, replaced: &str, bytes: &[u8]| {
+            std::fs::create_dir_all(case).unwrap();
             for ((name, _), seed) in files.iter().zip(&seeds) {
                 std::fs::write(case.join(name), seed).unwrap();
             }
+            let file = case.join(replaced);
+            std::fs::write(&file, bytes).unwrap();
+            feed_torch(tally, "model", &file, case, bytes.len(), || {
+                UNet2DModel::from_dir(case, Device::Cpu)
+            });
+            feed_torch(tally, "scheduler", &file, case, bytes.len(), || {
+                SchedulerConfig::for_model(case)
+            });
+            std::fs::remove_dir_all(case).unwrap();
+        };
+        for k in 0..(cases() / 10).max(30) {
+            let case = dir.join(format!("case{k}"));
             let v = k % 3;
             let bytes = match (v, rng.random_range(0..3)) {
                 (1, 0) => mutate_bytes(&mut rng, &seeds[1], &seeds[0]),
@@ -931,38 +946,17 @@ mod torch_loaders {
                 (_, 0) => mutate_bytes(&mut rng, &seeds[v], &seeds[(v + 2) % 3]),
                 _ => mutate_json(&mut rng, &seeds[v]),
             };
-            let file = case.join(files[v].0);
-            std::fs::write(&file, &bytes).unwrap();
-            feed_torch(&mut tally, "model", &file, &case, bytes.len(), || {
-                UNet2DModel::from_dir(&case, Device::Cpu)
-            });
-            feed_torch(&mut tally, "scheduler", &file, &case, bytes.len(), || {
-                SchedulerConfig::for_model(&case)
-            });
-            std::fs::remove_dir_all(&case).unwrap();
+            feed_folder(&mut tally, &case, files[v].0, &bytes);
         }
         for file in corpus("models") {
             // each corpus entry is one file, named <file it replaces>.<what is wrong>
-            let case = dir.join("corpus");
-            std::fs::create_dir_all(&case).unwrap();
-            for ((name, _), seed) in files.iter().zip(&seeds) {
-                std::fs::write(case.join(name), seed).unwrap();
-            }
             let stem = file.file_name().unwrap().to_string_lossy().into_owned();
             let (target, _) = files
                 .iter()
                 .find(|(n, _)| stem.starts_with(n))
                 .unwrap_or_else(|| panic!("{stem}: name it after the file it replaces"));
             let bytes = std::fs::read(&file).unwrap();
-            let placed = case.join(target);
-            std::fs::write(&placed, &bytes).unwrap();
-            feed_torch(&mut tally, "model", &placed, &case, bytes.len(), || {
-                UNet2DModel::from_dir(&case, Device::Cpu)
-            });
-            feed_torch(&mut tally, "scheduler", &placed, &case, bytes.len(), || {
-                SchedulerConfig::for_model(&case)
-            });
-            std::fs::remove_dir_all(&case).unwrap();
+            feed_folder(&mut tally, &dir.join("corpus"), target, &bytes);
         }
         std::fs::remove_dir_all(&dir).unwrap();
         tally.finish("model folders (config.json, scheduler_config.json, weights)");
@@ -1043,16 +1037,7 @@ mod torch_loaders {
         tally.finish("saved edit directions");
     }
 
-    fn tiny() -> TrainDdpmConfig {
-        let mut c = TrainDdpmConfig {
-            batch: 4,
-            ..Default::default()
-        };
-        c.unet.block_out_channels = vec![8, 16];
-        c.unet.norm_num_groups = Some(4);
-        c.unet.attention_head_dim = Some(8);
-        c
-    }
+    use crate::common::tiny_ddpm as tiny;
 
     fn settings(steps: usize) -> RunSettings {
         RunSettings {

@@ -36,6 +36,19 @@ struct Kills {
     interrupted_writes: usize,
 }
 
+impl Kills {
+    /// Prints what the kills did, beside the unbroken run's time.
+    fn report(&self, what: &str, unbroken: Duration) {
+        println!(
+            "{what}: {} kills landed ({} runs finished first), {} writes interrupted; unbroken run {:.1} s",
+            self.landed,
+            self.finished_early,
+            self.interrupted_writes,
+            unbroken.as_secs_f64()
+        );
+    }
+}
+
 /// Temporary files under `dir` (recursively).
 fn tmp_files(dir: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -164,13 +177,7 @@ fn a_sweep_killed_30_times_resumes_to_the_same_bytes() {
     ]);
     // a kill every ~1/60 of the work: 30 kills cover about half of it
     let k = kill_and_resume(&args, &ck, 30, unbroken / 30, 30);
-    println!(
-        "sweep: {} kills landed ({} runs finished first), {} writes interrupted; unbroken run {:.1} s",
-        k.landed,
-        k.finished_early,
-        k.interrupted_writes,
-        unbroken.as_secs_f64()
-    );
+    k.report("sweep", unbroken);
     let a = std::fs::read(dir.join("reference.csv")).unwrap();
     let b = std::fs::read(dir.join("resumed.csv")).unwrap();
     assert!(a == b, "the resumed table differs from the unbroken one");
@@ -213,13 +220,7 @@ fn train_ddpm_killed_10_times_resumes_to_the_same_weights() {
     let whole = t0.elapsed();
     let resumed = dir.join("resumed");
     let k = kill_and_resume(&args(&resumed), &resumed, 10, whole / 6, 10);
-    println!(
-        "train-ddpm: {} kills landed ({} runs finished first), {} writes interrupted; unbroken run {:.1} s",
-        k.landed,
-        k.finished_early,
-        k.interrupted_writes,
-        whole.as_secs_f64()
-    );
+    k.report("train-ddpm", whole);
     // the EMA weights byte for byte; every parameter and Adam moment of the state exactly (its
     // training record differs by design: the loss log holds the reports each run printed)
     let a = std::fs::read(unbroken.join("diffusion_pytorch_model.safetensors")).unwrap();
@@ -283,13 +284,7 @@ fn pixel_memorization_killed_4_times_resumes_to_the_same_table() {
     let whole = t0.elapsed();
     let ck = dir.join("ck");
     let k = kill_and_resume(&args(&dir.join("b.csv"), Some(&ck)), &ck, 4, whole / 3, 4);
-    println!(
-        "pixel-memorization: {} kills landed ({} runs finished first), {} writes interrupted; unbroken run {:.1} s",
-        k.landed,
-        k.finished_early,
-        k.interrupted_writes,
-        whole.as_secs_f64()
-    );
+    k.report("pixel-memorization", whole);
     // every column but the measured training times, byte for byte
     let without_times = |p: &Path| -> Vec<String> {
         let text = std::fs::read_to_string(p).unwrap();

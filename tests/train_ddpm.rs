@@ -2,6 +2,8 @@
 //! covariance, the MoLRG images in their subspaces, and a resumed run equal to an unbroken one.
 #![cfg(feature = "torch")]
 
+mod common;
+
 use difftheory::diffusion::data::{self, DataKind};
 use difftheory::diffusion::train::{train_ddpm, RunSettings, TrainDdpmConfig};
 use tch::{Device, Kind, Tensor};
@@ -49,16 +51,7 @@ fn molrg_images_lie_in_the_union_of_their_subspaces() {
     assert!((sd - 0.5).abs() < 0.05, "{sd}");
 }
 
-fn tiny() -> TrainDdpmConfig {
-    let mut c = TrainDdpmConfig {
-        batch: 4,
-        ..Default::default()
-    };
-    c.unet.block_out_channels = vec![8, 16];
-    c.unet.norm_num_groups = Some(4);
-    c.unet.attention_head_dim = Some(8);
-    c
-}
+use common::tiny_ddpm as tiny;
 
 fn weights(dir: &std::path::Path) -> Vec<(String, Tensor)> {
     let mut w = Tensor::read_safetensors(dir.join("training_state.safetensors")).unwrap();

@@ -10,13 +10,7 @@ pub struct List<T>(pub Vec<T>);
 
 /// One integer `>= lo`, at most 10⁷ ([`crate::experiments::MAX_COUNT`]).
 pub fn count(lo: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
-    let hi = crate::experiments::MAX_COUNT as usize;
-    move |s: &str| match s.trim().parse::<usize>() {
-        Ok(v) if v >= lo && v <= hi => Ok(v),
-        _ => Err(format!(
-            "expected an integer >= {lo} (at most {hi}), got '{s}'"
-        )),
-    }
+    count_in(lo, crate::experiments::MAX_COUNT as usize)
 }
 
 /// One integer in `lo ..= hi`.

@@ -1,4 +1,4 @@
-//! Helpers shared by the command-line test files (each file is its own crate and uses a subset).
+//! Helpers shared by the test files (each file is its own crate and uses a subset).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -59,4 +59,18 @@ pub fn table(tag: &str, args: &[&str]) -> (String, Vec<Vec<String>>) {
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
     (header, rows)
+}
+
+/// The smallest DDPM training configuration the tests use (channels 8 and 16, batch 4): a step
+/// takes milliseconds.
+#[cfg(feature = "torch")]
+pub fn tiny_ddpm() -> difftheory::diffusion::train::TrainDdpmConfig {
+    let mut c = difftheory::diffusion::train::TrainDdpmConfig {
+        batch: 4,
+        ..Default::default()
+    };
+    c.unet.block_out_channels = vec![8, 16];
+    c.unet.norm_num_groups = Some(4);
+    c.unet.attention_head_dim = Some(8);
+    c
 }
