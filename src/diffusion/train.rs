@@ -282,6 +282,11 @@ pub fn train_ddpm(
                     dst.size()
                 )));
             }
+            if src.isfinite().all().int64_value(&[]) == 0 {
+                return Err(bad(format!(
+                    "tensor {key} holds values that are not finite: damaged"
+                )));
+            }
             dst.f_copy_(&src.to_kind(dst.kind()).to_device(dev))?;
             Ok(())
         };
@@ -351,6 +356,18 @@ pub fn train_ddpm(
         let loss = (out - target).square().mean(Kind::Float);
         loss.backward();
         let l = loss.double_value(&[]);
+        if !l.is_finite() && resumed_from > 0 && k == resumed_from {
+            // the first step after a resume: the stored state is as suspect as the learning rate
+            return Err(Error::BadFile {
+                path: dir.join(STATE_FILE),
+                reason: format!(
+                    "the first step after resuming gave the loss {l}: the stored state is damaged \
+                     (finite but absurd values), or the learning rate {} is too high; \
+                     train into a new --out",
+                    cfg.lr
+                ),
+            });
+        }
         if !l.is_finite() {
             return Err(Error::invalid(
                 "lr",
