@@ -13,10 +13,19 @@
 //! Each gives a score: CEM `−(x − m f_θ)/v`, SGM `−s_θ`, DDPM `−ε_θ/sqrt(v)`, and an implied
 //! posterior mean `(x + v ŝ)/m`, so the three can be compared on the same scale.
 //!
-//! Our choices (the paper does not fix them): training times `t` log-uniform on `[t_min, T]` (the
-//! density of the exponential schedule), time fed to the network as `u = ln(t/t_min)/ln(T/t_min)` and
-//! `sin(kπu), cos(kπu)`, k = 1..4; Adam; f32 weights. Data, times and noise come from our seeded
-//! generator and the initial weights from `tch::manual_seed(seed)`, so a CPU run is reproducible.
+//! The defaults are the authors' 2-D design (their public code, `DiffModel_2D.ipynb` of
+//! Yubin-Lu/CEM_Diffusion_Model): an MLP with three hidden layers of 32 tanh units taking the raw
+//! time `t` beside `x`; training times uniform on the grid `k T/199`, `k = 1..199` (so no time below
+//! `T/199 ≈ 0.050` is ever trained on, while sampling runs down to `t_1 = 1e-4`: the networks must
+//! extrapolate, and only the CEM keeps the singular `1/v` factor analytic); Adam with learning rate
+//! 1e-3, batches of 10 000 and 20 000 steps. Where we differ: each step draws fresh data (the
+//! authors draw a fixed set of 10⁶ points once, which for these continuous laws and networks of ~2 300
+//! weights is the same thing), and the time of each example is drawn afresh (the authors fix one
+//! per point and shuffle them within each batch). [`TrainTimes::LogUniform`],
+//! [`TimeInput::Features`] (`u = ln(t/t_min)/ln(T/t_min)` with `sin(kπu), cos(kπu)`, k = 1..4) and
+//! [`Activation::Silu`] are this project's earlier design, kept for the ablations. Data, times and
+//! noise come from our seeded generator and the initial weights from `tch::manual_seed(seed)`, so a
+//! CPU run is reproducible.
 
 use std::sync::Mutex;
 
@@ -71,6 +80,71 @@ pub enum CemWeight {
     Paper,
     /// `λ = 1`.
     Uniform,
+    /// `λ(t)² = 1/(e^t − 1)²` (the authors' third weighting).
+    Squared,
+}
+
+/// How the training times are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrainTimes {
+    /// Uniform on the grid `k T/(n − 1)`, `k = 1..n−1` (the authors: `n = 200`, so `t ≥ T/199`).
+    Grid(usize),
+    /// Log-uniform on `[t_min, T]` (the density of the exponential sampling schedule).
+    LogUniform,
+}
+
+impl std::str::FromStr for TrainTimes {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "log-uniform" || s == "log_uniform" {
+            return Ok(TrainTimes::LogUniform);
+        }
+        let bad = || {
+            Error::invalid(
+                "times",
+                &s,
+                "expected log-uniform or grid:N with an integer N from 2 to 10000000",
+            )
+        };
+        let n: usize = s
+            .strip_prefix("grid:")
+            .ok_or_else(bad)?
+            .trim()
+            .parse()
+            .map_err(|_| bad())?;
+        if n < 2 || n as f64 > crate::experiments::MAX_COUNT {
+            return Err(bad());
+        }
+        Ok(TrainTimes::Grid(n))
+    }
+}
+
+impl std::fmt::Display for TrainTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainTimes::Grid(n) => write!(f, "grid:{n}"),
+            TrainTimes::LogUniform => f.write_str("log-uniform"),
+        }
+    }
+}
+
+/// How the time enters the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeInput {
+    /// `t` itself (the authors).
+    Raw,
+    /// `u = ln(t/t_min)/ln(T/t_min)` with `sin(kπu), cos(kπu)`, k = 1..4.
+    Features,
+}
+
+/// The nonlinearity of the hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `tanh` (the authors).
+    Tanh,
+    /// `x σ(x)`.
+    Silu,
 }
 
 /// How to train.
@@ -90,28 +164,39 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Adam learning rate.
     pub lr: f64,
-    /// Smallest training time.
+    /// Smallest time: the start of the sampling schedule, the lower end of log-uniform training
+    /// times and of the time features.
     pub t_min: f64,
-    /// Largest training time `T`.
+    /// Largest time `T`.
     pub t_max: f64,
+    /// How the training times are drawn.
+    pub times: TrainTimes,
+    /// How the time enters the network.
+    pub time_input: TimeInput,
+    /// The hidden layers' nonlinearity.
+    pub activation: Activation,
     /// Seed of the data, times, noise and initial weights.
     pub seed: u64,
     /// Where to train.
     pub device: Device,
 }
 
+/// The authors' 2-D design (see the module docs).
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             objective: Objective::Cem,
             cem_weight: CemWeight::Paper,
-            hidden: 64,
+            hidden: 32,
             depth: 3,
-            steps: 2000,
-            batch: 256,
-            lr: 2e-3,
+            steps: 20_000,
+            batch: 10_000,
+            lr: 1e-3,
             t_min: 1e-4,
             t_max: 10.0,
+            times: TrainTimes::Grid(200),
+            time_input: TimeInput::Raw,
+            activation: Activation::Tanh,
             seed: 1,
             device: Device::Cpu,
         }
@@ -120,9 +205,17 @@ impl Default for TrainConfig {
 
 const TIME_FREQS: usize = 4;
 
+/// The most weights a network may have: 10⁸ (0.4 GB in f32, 1.2 GB with Adam's two moments).
+pub const MAX_WEIGHTS: f64 = 1e8;
+
+/// The most hidden activations one training step may hold, `batch × hidden × depth`: 2.5·10⁸ (1 GB
+/// in f32, about as much again for their gradients). The authors' design holds 9.6·10⁵.
+pub const MAX_ACTIVATIONS: f64 = 2.5e8;
+
 struct Mlp {
     _vs: nn::VarStore,
     layers: Vec<nn::Linear>,
+    activation: Activation,
 }
 
 impl Mlp {
@@ -132,7 +225,10 @@ impl Mlp {
         for (i, l) in self.layers.iter().enumerate() {
             h = l.forward(&h);
             if i < last {
-                h = h.silu();
+                h = match self.activation {
+                    Activation::Tanh => h.tanh(),
+                    Activation::Silu => h.silu(),
+                };
             }
         }
         h
@@ -157,6 +253,21 @@ impl std::fmt::Debug for ScoreNet {
 }
 
 const PROCESS: ForwardProcess = ForwardProcess::OuHalf;
+
+/// Inputs the network takes for the time.
+fn time_width(input: TimeInput) -> usize {
+    match input {
+        TimeInput::Raw => 1,
+        TimeInput::Features => 1 + 2 * TIME_FREQS,
+    }
+}
+
+fn time_input(config: &TrainConfig, t: f64, out: &mut Vec<f32>) {
+    match config.time_input {
+        TimeInput::Raw => out.push(t as f32),
+        TimeInput::Features => time_features(t, config.t_min, config.t_max, out),
+    }
+}
 
 fn time_features(t: f64, t_min: f64, t_max: f64, out: &mut Vec<f32>) {
     let u = ((t / t_min).ln() / (t_max / t_min).ln()).clamp(-0.5, 1.5);
@@ -183,8 +294,40 @@ pub fn train<P: Posterior + ?Sized>(data: &P, config: &TrainConfig) -> Result<Sc
             format!("must be finite and larger than t_min = {}", config.t_min),
         ));
     }
+    if let TrainTimes::Grid(n) = config.times {
+        if n < 2 || n as f64 > crate::experiments::MAX_COUNT {
+            return Err(Error::invalid(
+                "times",
+                config.times,
+                "a grid needs from 2 to 10000000 points",
+            ));
+        }
+    }
     let dim = data.dim();
-    let n_in = dim + 1 + 2 * TIME_FREQS;
+    let n_in = dim + time_width(config.time_input);
+    // refuse sizes libtorch could only answer with a failed allocation (a panic inside tch)
+    let (h, depth) = (config.hidden as f64, config.depth as f64);
+    let weights = (n_in as f64 + 1.0) * h + (depth - 1.0) * (h + 1.0) * h + (h + 1.0) * dim as f64;
+    if weights > MAX_WEIGHTS {
+        return Err(Error::invalid(
+            "hidden",
+            config.hidden,
+            format!(
+                "with depth {} the network would have {weights:.3e} weights; at most {MAX_WEIGHTS:e} (4 bytes each, three copies with Adam's moments)",
+                config.depth
+            ),
+        ));
+    }
+    let activations = config.batch as f64 * h * depth;
+    if activations > MAX_ACTIVATIONS {
+        return Err(Error::invalid(
+            "batch",
+            config.batch,
+            format!(
+                "a step would hold {activations:.3e} hidden activations (batch × hidden × depth); at most {MAX_ACTIVATIONS:e}"
+            ),
+        ));
+    }
     tch::manual_seed(config.seed as i64);
     let vs = nn::VarStore::new(config.device);
     let root = vs.root();
@@ -205,7 +348,11 @@ pub fn train<P: Posterior + ?Sized>(data: &P, config: &TrainConfig) -> Result<Sc
         dim as i64,
         Default::default(),
     ));
-    let mlp = Mlp { _vs: vs, layers };
+    let mlp = Mlp {
+        _vs: vs,
+        layers,
+        activation: config.activation,
+    };
     let mut opt = nn::Adam::default().build(&mlp._vs, config.lr)?;
     let mut rng = rng_from_seed(config.seed);
     let (lo, hi) = (config.t_min.ln(), config.t_max.ln());
@@ -217,7 +364,12 @@ pub fn train<P: Posterior + ?Sized>(data: &P, config: &TrainConfig) -> Result<Sc
         target.clear();
         weight.clear();
         for _ in 0..b {
-            let t = rng.random_range(lo..hi).exp();
+            let t = match config.times {
+                TrainTimes::LogUniform => rng.random_range(lo..hi).exp(),
+                TrainTimes::Grid(n) => {
+                    config.t_max * rng.random_range(1..n) as f64 / (n - 1) as f64
+                }
+            };
             let (m, v) = (PROCESS.mean_coeff(t), PROCESS.variance(t));
             let x0 = data.sample(&mut rng);
             let xi: Vec<f64> = (0..dim).map(|_| StandardNormal.sample(&mut rng)).collect();
@@ -226,13 +378,14 @@ pub fn train<P: Posterior + ?Sized>(data: &P, config: &TrainConfig) -> Result<Sc
                     .zip(&xi)
                     .map(|(a, z)| (m * a + v.sqrt() * z) as f32),
             );
-            time_features(t, config.t_min, config.t_max, &mut input);
+            time_input(config, t, &mut input);
             let w = match config.objective {
                 Objective::Cem => {
                     target.extend(x0.iter().map(|&a| a as f32));
                     match config.cem_weight {
                         CemWeight::Paper => 1.0 / t.exp_m1(),
                         CemWeight::Uniform => 1.0,
+                        CemWeight::Squared => t.exp_m1().powi(-2),
                     }
                 }
                 Objective::Sgm => {
@@ -295,10 +448,10 @@ impl ScoreNet {
     pub fn output_batch(&self, t: f64, xs: &[f64], out: &mut [f64]) {
         let d = self.dim;
         let n = xs.len() / d;
-        let mut input = Vec::with_capacity(n * (d + 1 + 2 * TIME_FREQS));
+        let mut input = Vec::with_capacity(n * (d + time_width(self.config.time_input)));
         for x in xs.chunks_exact(d) {
             input.extend(x.iter().map(|&v| v as f32));
-            time_features(t, self.config.t_min, self.config.t_max, &mut input);
+            time_input(&self.config, t, &mut input);
         }
         let net = self.net.lock().unwrap_or_else(|e| e.into_inner());
         let y = tch::no_grad(|| {

@@ -49,6 +49,8 @@ experiments! {
     trained_2d::Trained2d,
     drift_explosion::DriftExplosion,
     novikov::Novikov,
+    #[cfg(feature = "torch")]
+    trained_novikov::TrainedNovikov,
     molrg_phase::MolrgPhase,
     molrg_rank::MolrgRank,
     molrg_gl::MolrgGl,

@@ -1,25 +1,36 @@
 //! Trained 2-D score models (paper 002, feature `torch`): the same small network trained with the
-//! CEM, SGM and DDPM losses (and the CEM with `λ = 1` instead of `λ(t) = 1/(e^t − 1)`, the weighting
-//! ablation) on the line, the spiral and the eight points, sampled with the exponential schedule
-//! (eq. 41: `t_1 = 1e-4`, `T = 10`), and compared with the exact targets.
+//! CEM, SGM and DDPM losses (and the CEM with `λ = 1` or `λ²` instead of `λ(t) = 1/(e^t − 1)`, the
+//! weighting ablation) on the line, the spiral and the eight points, sampled with the exponential
+//! schedule (eq. 41: `t_1 = 1e-4`, `T = 10`), and compared with the exact targets.
 //!
-//! Per (data, model) the run records:
+//! The default is the authors' design ([`TrainConfig::default`]): training times on a uniform grid
+//! with `t ≥ T/199 ≈ 0.05`, a tanh MLP taking the raw `t`, sampling down to `1e-4`, where the SGM and
+//! DDPM networks must extrapolate their singular targets and the CEM keeps its `1/v` factor
+//! analytic. `times` lists the training-time distributions compared (the ablation: log-uniform on
+//! `[1e-4, 10]`), `seeds` the networks trained per cell.
+//!
+//! Per (data, training times, seed, model) the run records:
 //!
 //! - `errors`: at each time of `error_times`, on the same draws of `X_t ~ p_t` for every model, the
 //!   score error `E|ŝ − ∇log p_t|²` (with its standard error), its size relative to `E|∇log p_t|²`
-//!   — the "pollution" near the manifold, where the SGM and DDPM targets are singular — and the
-//!   error of the implied posterior mean `E|f̂ − f|²`;
-//! - `samples`: the generated points (reverse SDE, exact-linear-part step, paths from N(0, I₂));
+//!   — the "pollution" near the manifold, where the SGM and DDPM targets are singular — the error
+//!   of the implied posterior mean `E|f̂ − f|²`, and the error of the model's own target (the
+//!   authors' measure: `f` for the CEM, `S` for the SGM, `ε` for DDPM) in total and per coordinate
+//!   (on the line: along it, and normal to it);
 //! - `summary`: final training loss, mean / median distance of the samples to the data support;
-//! - `losses`: the training loss averaged over windows of 50 steps.
+//! - `cells`: per (data, training times, model), the mean over seeds of the summary's and the errors'
+//!   numbers with their standard errors over seeds;
+//! - `samples` and `losses` of the first seed: the generated points (reverse SDE, exact-linear-part
+//!   step, paths from N(0, I₂)) and the training loss averaged over windows of 50 steps.
 //!
 //! Models are trained one after the other (tch's generator is global: seeding it per model keeps a
-//! run reproducible); every model of one data set sees the same data, times and noise draws.
+//! run reproducible); every model of one data set and seed sees the same data, times and noise draws.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use polars::prelude::DataFrame;
+use rayon::prelude::*;
 
 use super::contract::field;
 use super::{Experiment, ExperimentOutput, Field, Outcome, RunOptions};
@@ -30,7 +41,7 @@ use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::{sample_xt, score_batch_into, Curve, FlatGaussian, PointCloud, Posterior};
 use crate::stats::{mean_sem, median, Welford};
 use crate::sweep::{f64_column, records_frame, rows_where, Record, Reporter};
-use crate::trained::{train, CemWeight, Objective, TrainConfig};
+use crate::trained::{train, CemWeight, Objective, TrainConfig, TrainTimes};
 
 const PROCESS: ForwardProcess = ForwardProcess::OuHalf;
 
@@ -38,11 +49,11 @@ const PROCESS: ForwardProcess = ForwardProcess::OuHalf;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Data2d {
     /// `X_0 = (Z, 0)`, `Z ~ N(0, 1)`.
-    Line,
+    Line = 0,
     /// `(U cos U, U sin U)`, `U ~ Unif[1, 13]`.
-    Spiral,
+    Spiral = 1,
     /// Eight points on the circle of radius 2.
-    EightPoints,
+    EightPoints = 2,
 }
 
 impl FromStr for Data2d {
@@ -118,6 +129,8 @@ pub enum Variant {
     Cem,
     /// CEM with `λ = 1` (the ablation).
     CemUniform,
+    /// CEM with `λ(t)² = 1/(e^t − 1)²` (the authors' third weighting).
+    CemSquared,
     /// SGM.
     Sgm,
     /// DDPM.
@@ -130,12 +143,13 @@ impl FromStr for Variant {
         match s.to_ascii_lowercase().as_str() {
             "cem" => Ok(Variant::Cem),
             "cem-uniform" | "cem_uniform" => Ok(Variant::CemUniform),
+            "cem-squared" | "cem_squared" => Ok(Variant::CemSquared),
             "sgm" => Ok(Variant::Sgm),
             "ddpm" => Ok(Variant::Ddpm),
             _ => Err(Error::invalid(
                 "model",
                 s,
-                "expected cem, cem-uniform, sgm or ddpm",
+                "expected cem, cem-uniform, cem-squared, sgm or ddpm",
             )),
         }
     }
@@ -146,6 +160,7 @@ impl std::fmt::Display for Variant {
         f.write_str(match self {
             Variant::Cem => "cem",
             Variant::CemUniform => "cem-uniform",
+            Variant::CemSquared => "cem-squared",
             Variant::Sgm => "sgm",
             Variant::Ddpm => "ddpm",
         })
@@ -153,10 +168,11 @@ impl std::fmt::Display for Variant {
 }
 
 impl Variant {
-    fn objective(self) -> (Objective, CemWeight) {
+    pub(crate) fn objective(self) -> (Objective, CemWeight) {
         match self {
             Variant::Cem => (Objective::Cem, CemWeight::Paper),
             Variant::CemUniform => (Objective::Cem, CemWeight::Uniform),
+            Variant::CemSquared => (Objective::Cem, CemWeight::Squared),
             Variant::Sgm => (Objective::Sgm, CemWeight::Paper),
             Variant::Ddpm => (Objective::Ddpm, CemWeight::Paper),
         }
@@ -170,7 +186,11 @@ pub struct Trained2d {
     pub data: Vec<Data2d>,
     /// Models trained on each.
     pub variants: Vec<Variant>,
-    /// Network, optimizer and training times (objective and seed are set per model).
+    /// Training-time distributions compared (each model is trained once per entry).
+    pub times: Vec<TrainTimes>,
+    /// Networks trained per (data, times, model), with different seeds.
+    pub seeds: usize,
+    /// Network, optimizer and time range (objective, training times and seed are set per model).
     pub train: TrainConfig,
     /// Generated paths per model.
     pub paths: usize,
@@ -188,15 +208,18 @@ impl Default for Trained2d {
             data: vec![Data2d::Line, Data2d::Spiral, Data2d::EightPoints],
             variants: vec![
                 Variant::Cem,
-                Variant::CemUniform,
                 Variant::Sgm,
                 Variant::Ddpm,
+                Variant::CemUniform,
+                Variant::CemSquared,
             ],
+            times: vec![TrainTimes::Grid(200), TrainTimes::LogUniform],
+            seeds: 5,
             train: TrainConfig::default(),
-            paths: 2000,
+            paths: 10_000,
             sample_steps: 200,
-            error_times: vec![1e-3, 1e-2, 1e-1, 1.0],
-            error_points: 1000,
+            error_times: vec![1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+            error_points: 2000,
         }
     }
 }
@@ -211,7 +234,15 @@ impl Experiment for Trained2d {
     fn fields() -> Vec<Field<Self>> {
         vec![
             field!(list "data", data, "Data sets."),
-            field!(list "models", variants, "Losses (cem-uniform: the CEM with λ = 1)."),
+            field!(list "models", variants,
+                "Losses (cem-uniform: the CEM with λ = 1; cem-squared: with λ²)."),
+            field!(list "times", times,
+                "Training-time distributions (grid:N: uniform on k·T/(N−1), k ≥ 1; log-uniform on [1e-4, T])."),
+            field!(one "seeds", seeds, "Networks trained per cell, with different seeds.")
+                .at_least(1.0),
+            field!(one "time_input", train.time_input, "How the time enters the network.")
+            ,
+            field!(one "activation", train.activation, "Nonlinearity of the hidden layers."),
             field!(one "train_steps", train.steps, "Adam steps per model.").at_least(1.0),
             field!(one "hidden", train.hidden, "Width of the hidden layers.").at_least(1.0),
             field!(one "depth", train.depth, "Hidden layers.").at_least(1.0),
@@ -233,64 +264,124 @@ impl Experiment for Trained2d {
 }
 
 impl Outcome for Trained2dOutput {
-    /// The summary, and the score errors as the raw table.
+    /// The cells (means over seeds), and the errors of every model as the raw table.
     fn into_tables(self) -> Result<ExperimentOutput> {
-        Ok(ExperimentOutput::new(self.errors, self.summary))
+        Ok(ExperimentOutput::new(self.errors, self.cells))
     }
 }
 
 /// The frames of a run (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Trained2dOutput {
-    /// `data, model, final_loss, mean_distance, mean_distance_sem, median_distance`.
+    /// `data, times, seed, model, final_loss, mean_distance, mean_distance_sem, median_distance`.
     pub summary: DataFrame,
-    /// `data, model, t, score_error, score_error_sem, score_error_relative, mean_error`.
+    /// `data, times, seed, model, t, score_error, score_error_sem, score_error_relative,
+    /// mean_error, target_error, target_error_x1, target_error_x2`.
     pub errors: DataFrame,
-    /// `data, model, x, y`.
+    /// `data, times, model, seeds`, then for each of `median_distance`, `mean_distance`,
+    /// `final_loss` and, per error time `t` (written `1e-4`), `score_error_relative@t`,
+    /// `mean_error@t`, `target_error@t`, `target_error_x1@t`, `target_error_x2@t`: the mean over
+    /// seeds and its standard error (`…_sem`, NaN for one seed).
+    pub cells: DataFrame,
+    /// `data, times, model, x, y` (first seed).
     pub samples: DataFrame,
-    /// `data, model, step, loss`.
+    /// `data, times, model, step, loss` (first seed).
     pub losses: DataFrame,
 }
 
 impl Trained2dOutput {
-    /// One number of the `errors` frame: column `column` for (data, model) at time `t`.
-    pub fn error_at(&self, data: &str, model: &str, t: f64, column: &str) -> Result<f64> {
-        let rows = rows_where(&rows_where(&self.errors, "data", data)?, "model", model)?;
-        let ts = f64_column(&rows, "t")?;
-        let k = ts
-            .iter()
-            .position(|x| (x - t).abs() <= 1e-12 * t.abs())
-            .ok_or_else(|| {
+    /// The mean over seeds and its standard error of `column` of the `cells` frame for (data,
+    /// training times, model); an error column is named with its time: `target_error@0.0001`
+    /// (see [`error_column`]).
+    pub fn cell(&self, data: &str, times: &str, model: &str, column: &str) -> Result<(f64, f64)> {
+        let rows = rows_where(
+            &rows_where(&rows_where(&self.cells, "data", data)?, "times", times)?,
+            "model",
+            model,
+        )?;
+        let get = |c: &str| -> Result<f64> {
+            f64_column(&rows, c)?.first().copied().ok_or_else(|| {
                 Error::invalid(
-                    "t",
-                    t,
-                    format!("not among the error times of {data}/{model}: {ts:?}"),
+                    "model",
+                    format!("{data}/{times}/{model}"),
+                    "not in this run",
                 )
-            })?;
-        Ok(f64_column(&rows, column)?[k])
-    }
-
-    /// One number of the `summary` frame: column `column` for (data, model).
-    pub fn summary_of(&self, data: &str, model: &str, column: &str) -> Result<f64> {
-        let rows = rows_where(&rows_where(&self.summary, "data", data)?, "model", model)?;
-        f64_column(&rows, column)?
-            .first()
-            .copied()
-            .ok_or_else(|| Error::invalid("model", format!("{data}/{model}"), "not in this run"))
+            })
+        };
+        Ok((get(column)?, get(&format!("{column}_sem"))?))
     }
 }
 
-/// Trains, samples and compares every (data, model) pair.
+impl Trained2dOutput {
+    /// `column` of the `cells` frame as one row per (data, training times) and one text column per
+    /// model, `mean ± s.e.` over seeds (4 significant digits): the comparison a reader looks at.
+    pub fn side_by_side(&self, column: &str) -> Result<DataFrame> {
+        let (data, times, model) = (
+            crate::sweep::str_column(&self.cells, "data")?,
+            crate::sweep::str_column(&self.cells, "times")?,
+            crate::sweep::str_column(&self.cells, "model")?,
+        );
+        let mut rows: Vec<(String, String)> = Vec::new();
+        let mut models: Vec<String> = Vec::new();
+        for i in 0..data.len() {
+            let row = (data[i].clone(), times[i].clone());
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+            if !models.contains(&model[i]) {
+                models.push(model[i].clone());
+            }
+        }
+        let mut records = Vec::with_capacity(rows.len());
+        for (d, t) in &rows {
+            let mut r = Record::new().with("data", d.as_str()).with("times", t.as_str());
+            for m in &models {
+                let text = match self.cell(d, t, m, column) {
+                    Ok((mean, sem)) if sem.is_nan() => format!("{mean:.4}"),
+                    Ok((mean, sem)) => format!("{mean:.4} ± {sem:.2}"),
+                    Err(_) => String::new(),
+                };
+                r = r.with(m.as_str(), text.as_str());
+            }
+            records.push(r);
+        }
+        records_frame(&records)
+    }
+}
+
+/// The name of an error column of the `cells` frame at time `t`: `error_column("mean_error",
+/// 1e-3)` is `mean_error@0.001`.
+pub fn error_column(name: &str, t: f64) -> String {
+    format!("{name}@{t}")
+}
+
+/// Mean and standard error over seeds (NaN for one seed).
+fn over_seeds(xs: &[f64]) -> (f64, f64) {
+    match mean_sem(xs) {
+        Ok(e) => (e.mean, e.sem),
+        Err(_) => (xs.iter().sum::<f64>() / xs.len() as f64, f64::NAN),
+    }
+}
+
+/// The numbers of one trained model that the `cells` frame averages over seeds, in column order.
+type CellValues = Vec<(String, f64)>;
+
+/// Trains, samples and compares every (data, training times, seed, model).
 pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
     p.check()?;
     let seed = opts.seed;
     let grid = TimeGrid::exponential(p.train.t_min, p.train.t_max, p.sample_steps)?;
-    let total = p.data.len() * p.variants.len();
+    let total = p.data.len() * p.times.len() * p.seeds * p.variants.len();
     let mut reporter = Reporter::new(opts.progress, "trained-2d", Duration::ZERO);
     let (mut summary, mut errors, mut samples, mut losses) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // (data, times, model) in first-seen order, with each seed's numbers
+    let mut cells: Vec<((String, String, String), Vec<CellValues>)> = Vec::new();
     let mut done = 0;
-    for (di, &data) in p.data.iter().enumerate() {
+    for &data in &p.data {
+        // seeds follow the data set, not its place in the list, so that runs listing other data
+        // sets train the same networks on this one
+        let di = data as usize;
         let target = data.posterior();
         // the same comparison points for every model of this data set, with their exact scores
         let probes: Vec<(f64, Vec<f64>, Vec<f64>)> = p
@@ -307,86 +398,181 @@ pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
                 (t, xs, exact)
             })
             .collect();
-        for &variant in &p.variants {
-            let (objective, cem_weight) = variant.objective();
-            let cfg = TrainConfig {
-                objective,
-                cem_weight,
-                seed: task_seed(seed, di as u64),
-                ..p.train.clone()
-            };
-            let net = train(target.as_ref(), &cfg)?;
-            let name = (data.to_string(), variant.to_string());
-            for (w, chunk) in net.losses().chunks(50).enumerate() {
-                losses.push(
-                    Record::new()
-                        .with("data", name.0.as_str())
-                        .with("model", name.1.as_str())
-                        .with("step", (w * 50 + chunk.len()) as i64)
-                        .with("loss", chunk.iter().sum::<f64>() / chunk.len() as f64),
-                );
-            }
-            for (t, xs, exact) in &probes {
-                let mut est = vec![0.0; xs.len()];
-                net.score_batch(*t, xs, &mut est);
-                let (m, v) = (PROCESS.mean_coeff(*t), PROCESS.variance(*t));
-                let (mut err, mut norm, mut f_err) = (Welford::new(), 0.0, 0.0);
-                for (e, s) in est.chunks(2).zip(exact.chunks(2)) {
-                    let d2: f64 = e.iter().zip(s).map(|(a, b)| (a - b).powi(2)).sum();
-                    err.push(d2);
-                    norm += s.iter().map(|a| a * a).sum::<f64>();
-                    // f = (x + v s)/m, so f̂ − f = v (ŝ − s)/m
-                    f_err += d2 * (v / m).powi(2);
+        for s in 0..p.seeds {
+            let model_seed = task_seed(task_seed(seed, (1 << 20) + di as u64), s as u64);
+            for &times in &p.times {
+                for &variant in &p.variants {
+                    let (objective, cem_weight) = variant.objective();
+                    let cfg = TrainConfig {
+                        objective,
+                        cem_weight,
+                        times,
+                        seed: model_seed,
+                        ..p.train.clone()
+                    };
+                    let net = train(target.as_ref(), &cfg)?;
+                    let key = (data.to_string(), times.to_string(), variant.to_string());
+                    let tag = |r: Record| {
+                        r.with("data", key.0.as_str())
+                            .with("times", key.1.as_str())
+                    };
+                    let mut values: CellValues = Vec::new();
+                    if s == 0 {
+                        for (w, chunk) in net.losses().chunks(50).enumerate() {
+                            losses.push(
+                                tag(Record::new())
+                                    .with("model", key.2.as_str())
+                                    .with("step", (w * 50 + chunk.len()) as i64)
+                                    .with("loss", chunk.iter().sum::<f64>() / chunk.len() as f64),
+                            );
+                        }
+                    }
+                    let sde = ReverseSde {
+                        process: PROCESS,
+                        grid: grid.clone(),
+                        step: Step::ExactLinear,
+                        seed,
+                    };
+                    let ends = sde.run(&net, gaussian_starts(0..p.paths, 2, seed), None)?;
+                    let dist: Vec<f64> = ends.par_iter().map(|y| data.distance(y)).collect();
+                    let e = mean_sem(&dist)?;
+                    if s == 0 {
+                        for y in &ends {
+                            samples.push(
+                                tag(Record::new())
+                                    .with("model", key.2.as_str())
+                                    .with("x", y[0])
+                                    .with("y", y[1]),
+                            );
+                        }
+                    }
+                    let tail = &net.losses()[net.losses().len().saturating_sub(100)..];
+                    let final_loss = tail.iter().sum::<f64>() / tail.len() as f64;
+                    let median_distance = median(&dist);
+                    values.push(("median_distance".into(), median_distance));
+                    values.push(("mean_distance".into(), e.mean));
+                    values.push(("final_loss".into(), final_loss));
+                    summary.push(
+                        tag(Record::new())
+                            .with("seed", s as i64)
+                            .with("model", key.2.as_str())
+                            .with("final_loss", final_loss)
+                            .with("mean_distance", e.mean)
+                            .with("mean_distance_sem", e.sem)
+                            .with("median_distance", median_distance),
+                    );
+                    for (t, xs, exact) in &probes {
+                        let row = compare(&net, objective, *t, xs, exact)?;
+                        for (name, v) in [
+                            ("score_error_relative", row.relative),
+                            ("mean_error", row.mean_error),
+                            ("target_error", row.target[0] + row.target[1]),
+                            ("target_error_x1", row.target[0]),
+                            ("target_error_x2", row.target[1]),
+                        ] {
+                            values.push((error_column(name, *t), v));
+                        }
+                        errors.push(
+                            tag(Record::new())
+                                .with("seed", s as i64)
+                                .with("model", key.2.as_str())
+                                .with("t", *t)
+                                .with("score_error", row.score.mean)
+                                .with("score_error_sem", row.score.sem)
+                                .with("score_error_relative", row.relative)
+                                .with("mean_error", row.mean_error)
+                                .with("target_error", row.target[0] + row.target[1])
+                                .with("target_error_x1", row.target[0])
+                                .with("target_error_x2", row.target[1]),
+                        );
+                    }
+                    match cells.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, seeds)) => seeds.push(values),
+                        None => cells.push((key, vec![values])),
+                    }
+                    done += 1;
+                    reporter.update(done, total);
                 }
-                let n = p.error_points as f64;
-                let e = err.estimate()?;
-                errors.push(
-                    Record::new()
-                        .with("data", name.0.as_str())
-                        .with("model", name.1.as_str())
-                        .with("t", *t)
-                        .with("score_error", e.mean)
-                        .with("score_error_sem", e.sem)
-                        .with("score_error_relative", e.mean / (norm / n))
-                        .with("mean_error", f_err / n),
-                );
             }
-            let sde = ReverseSde {
-                process: PROCESS,
-                grid: grid.clone(),
-                step: Step::ExactLinear,
-                seed,
-            };
-            let ends = sde.run(&net, gaussian_starts(0..p.paths, 2, seed), None)?;
-            let dist: Vec<f64> = ends.iter().map(|y| data.distance(y)).collect();
-            let e = mean_sem(&dist)?;
-            for y in &ends {
-                samples.push(
-                    Record::new()
-                        .with("data", name.0.as_str())
-                        .with("model", name.1.as_str())
-                        .with("x", y[0])
-                        .with("y", y[1]),
-                );
-            }
-            let tail = &net.losses()[net.losses().len().saturating_sub(100)..];
-            summary.push(
-                Record::new()
-                    .with("data", name.0.as_str())
-                    .with("model", name.1.as_str())
-                    .with("final_loss", tail.iter().sum::<f64>() / tail.len() as f64)
-                    .with("mean_distance", e.mean)
-                    .with("mean_distance_sem", e.sem)
-                    .with("median_distance", median(&dist)),
-            );
-            done += 1;
-            reporter.update(done, total);
         }
     }
+    let cells: Vec<Record> = cells
+        .into_iter()
+        .map(|((data, times, model), seeds)| {
+            let mut r = Record::new()
+                .with("data", data.as_str())
+                .with("times", times.as_str())
+                .with("model", model.as_str())
+                .with("seeds", seeds.len() as i64);
+            for (k, (name, _)) in seeds[0].iter().enumerate() {
+                let xs: Vec<f64> = seeds.iter().map(|v| v[k].1).collect();
+                let (mean, sem) = over_seeds(&xs);
+                r = r.with(name.as_str(), mean).with(format!("{name}_sem").as_str(), sem);
+            }
+            r
+        })
+        .collect();
     Ok(Trained2dOutput {
         summary: records_frame(&summary)?,
         errors: records_frame(&errors)?,
+        cells: records_frame(&cells)?,
         samples: records_frame(&samples)?,
         losses: records_frame(&losses)?,
+    })
+}
+
+/// One model against the exact targets at time `t`.
+struct Comparison {
+    /// `E|ŝ − ∇log p_t|²`.
+    score: crate::stats::Estimate,
+    /// The same over `E|∇log p_t|²`.
+    relative: f64,
+    /// `E|f̂ − f|²`.
+    mean_error: f64,
+    /// The error of the model's own target, per coordinate.
+    target: [f64; 2],
+}
+
+fn compare(
+    net: &crate::trained::ScoreNet,
+    objective: Objective,
+    t: f64,
+    xs: &[f64],
+    exact: &[f64],
+) -> Result<Comparison> {
+    let mut est = vec![0.0; xs.len()];
+    net.score_batch(t, xs, &mut est);
+    let mut own = vec![0.0; xs.len()];
+    net.output_batch(t, xs, &mut own);
+    let (m, v) = (PROCESS.mean_coeff(t), PROCESS.variance(t));
+    let (mut err, mut norm, mut f_err, mut target) = (Welford::new(), 0.0, 0.0, [0.0; 2]);
+    for (((e, s), x), o) in est
+        .chunks(2)
+        .zip(exact.chunks(2))
+        .zip(xs.chunks(2))
+        .zip(own.chunks(2))
+    {
+        let d2: f64 = e.iter().zip(s).map(|(a, b)| (a - b).powi(2)).sum();
+        err.push(d2);
+        norm += s.iter().map(|a| a * a).sum::<f64>();
+        // f = (x + v s)/m, so f̂ − f = v (ŝ − s)/m
+        f_err += d2 * (v / m).powi(2);
+        for j in 0..2 {
+            // the exact value of what the network outputs: f, S = −∇log p or ε = −sqrt(v) ∇log p
+            let want = match objective {
+                Objective::Cem => (x[j] + v * s[j]) / m,
+                Objective::Sgm => -s[j],
+                Objective::Ddpm => -v.sqrt() * s[j],
+            };
+            target[j] += (o[j] - want).powi(2);
+        }
+    }
+    let n = (xs.len() / 2) as f64;
+    let score = err.estimate()?;
+    Ok(Comparison {
+        relative: score.mean / (norm / n),
+        score,
+        mean_error: f_err / n,
+        target: target.map(|a| a / n),
     })
 }

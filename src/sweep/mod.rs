@@ -45,7 +45,7 @@ pub use grid::{Axis, Grid, Point};
 pub use io::{read_frame, write_frame, FrameFormat, PARQUET_MAX_EXPANSION};
 pub use progress::{progress_line, Progress};
 pub use summary::summarize;
-pub use value::{f64_column, Value};
+pub use value::{f64_column, str_column, Value};
 
 use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed, SimRng};

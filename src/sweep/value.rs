@@ -174,20 +174,31 @@ pub(crate) fn values_of(frame: &polars::prelude::DataFrame, name: &str) -> Resul
     Ok(out)
 }
 
+/// The column `name` of `frame` as text (numbers written as they display).
+pub fn str_column(frame: &polars::prelude::DataFrame, name: &str) -> Result<Vec<String>> {
+    frame.column(name).map_err(|_| no_column(frame, name))?;
+    Ok(values_of(frame, name)?
+        .iter()
+        .map(|v| v.to_string())
+        .collect())
+}
+
+fn no_column(frame: &polars::prelude::DataFrame, name: &str) -> Error {
+    let have: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    Error::invalid(
+        "column",
+        name,
+        format!("no such column; the frame has {}", have.join(", ")),
+    )
+}
+
 /// The column `name` of `frame` as `f64` (integers cast, nulls as NaN).
 pub fn f64_column(frame: &polars::prelude::DataFrame, name: &str) -> Result<Vec<f64>> {
-    let col = frame.column(name).map_err(|_| {
-        let have: Vec<String> = frame
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        Error::invalid(
-            "column",
-            name,
-            format!("no such column; the frame has {}", have.join(", ")),
-        )
-    })?;
+    let col = frame.column(name).map_err(|_| no_column(frame, name))?;
     let cast = col.cast(&DataType::Float64)?;
     Ok(cast
         .f64()?

@@ -173,8 +173,20 @@ named!(
 #[cfg(feature = "torch")]
 named!(
     crate::experiments::trained_2d::Variant,
-    "cem, cem-uniform, sgm or ddpm"
+    "cem, cem-uniform, cem-squared, sgm or ddpm"
 );
+#[cfg(feature = "torch")]
+named!(crate::trained::TrainTimes, "grid:N or log-uniform");
+#[cfg(feature = "torch")]
+choices!(crate::trained::TimeInput {
+    "raw" => crate::trained::TimeInput::Raw,
+    "features" => crate::trained::TimeInput::Features,
+});
+#[cfg(feature = "torch")]
+choices!(crate::trained::Activation {
+    "tanh" => crate::trained::Activation::Tanh,
+    "silu" => crate::trained::Activation::Silu,
+});
 
 named!(
     crate::schedule::ScheduleKind,
