@@ -173,7 +173,7 @@ fn bad_settings_are_errors_that_name_the_setting() {
 }
 
 #[test]
-fn the_experiment_returns_its_five_frames() {
+fn the_experiment_returns_its_six_frames() {
     let p = Trained2d {
         data: vec![Data2d::EightPoints],
         variants: vec![Variant::Cem, Variant::Ddpm],
@@ -213,12 +213,43 @@ fn the_experiment_returns_its_five_frames() {
     assert_eq!(per_seed.len(), 2);
     assert!((mean - (per_seed[0] + per_seed[1]) / 2.0).abs() < 1e-12);
     assert!((sem - (per_seed[0] - per_seed[1]).abs() / 2.0).abs() < 1e-12);
-    let column = trained_2d::error_column("target_error_x2", 0.01);
+    // the errors' cells: one per (data, times, model, t), each the mean over its 2 seeds; the SGM
+    // is not in this run, nor is t = 0.5
+    assert_eq!(out.error_cells.height(), 8);
+    let (x2, _) = out
+        .error_cell(
+            "eight-points",
+            "log-uniform",
+            "cem",
+            "target_error_x2",
+            0.01,
+        )
+        .unwrap();
+    let rows = difftheory::sweep::rows_where(
+        &difftheory::sweep::rows_where(
+            &difftheory::sweep::rows_where(&out.errors, "times", "log-uniform").unwrap(),
+            "model",
+            "cem",
+        )
+        .unwrap(),
+        "t",
+        0.01,
+    )
+    .unwrap();
+    let per_seed = f64_column(&rows, "target_error_x2").unwrap();
+    assert_eq!(per_seed.len(), 2);
+    assert!((x2 - (per_seed[0] + per_seed[1]) / 2.0).abs() < 1e-12 * x2.max(1.0));
     assert!(out
-        .cell("eight-points", "log-uniform", "cem", &column)
-        .is_ok());
+        .error_cell(
+            "eight-points",
+            "log-uniform",
+            "sgm",
+            "target_error_x2",
+            0.01
+        )
+        .is_err());
     assert!(out
-        .cell("eight-points", "log-uniform", "sgm", &column)
+        .error_cell("eight-points", "log-uniform", "cem", "target_error_x2", 0.5)
         .is_err());
 }
 

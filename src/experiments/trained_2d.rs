@@ -19,8 +19,10 @@
 //!   authors' measure: `f` for the CEM, `S` for the SGM, `ε` for DDPM) in total and per coordinate
 //!   (on the line: along it, and normal to it);
 //! - `summary`: final training loss, mean / median distance of the samples to the data support;
-//! - `cells`: per (data, training times, model), the mean over seeds of the summary's and the errors'
-//!   numbers with their standard errors over seeds;
+//! - `cells` and `error_cells`: the summary and the errors summarized over seeds per (data,
+//!   training times, model) and per (data, training times, model, t) by
+//!   [`summarize`]: `<v>_mean`, `<v>_sem`, `<v>_median` after `trials`, the
+//!   seeds counted;
 //! - `samples` and `losses` of the first seed: the generated points (reverse SDE, exact-linear-part
 //!   step, paths from N(0, I₂)) and the training loss averaged over windows of 50 steps.
 //!
@@ -41,7 +43,7 @@ use crate::sampler::{gaussian_starts, Drift, ReverseSde, Step};
 use crate::schedule::{ForwardProcess, TimeGrid};
 use crate::score::{sample_xt, score_batch_into, Curve, FlatGaussian, PointCloud, Posterior};
 use crate::stats::{mean_sem, median, Welford};
-use crate::sweep::{f64_column, records_frame, rows_where, Record, Reporter};
+use crate::sweep::{f64_column, records_frame, rows_where, summarize, Record, Reporter};
 use crate::trained::{train, CemWeight, Objective, TrainConfig, TrainTimes};
 
 const PROCESS: ForwardProcess = ForwardProcess::OuHalf;
@@ -279,37 +281,69 @@ pub struct Trained2dOutput {
     /// `data, times, seed, model, t, score_error, score_error_sem, score_error_relative,
     /// mean_error, target_error, target_error_x1, target_error_x2`.
     pub errors: DataFrame,
-    /// `data, times, model, seeds`, then for each of `median_distance`, `mean_distance`,
-    /// `final_loss` and, per error time `t` (written `1e-4`), `score_error_relative@t`,
-    /// `mean_error@t`, `target_error@t`, `target_error_x1@t`, `target_error_x2@t`: the mean over
-    /// seeds and its standard error (`…_sem`, NaN for one seed).
+    /// `summary` over seeds: `data, times, model, trials`, then `<v>_mean`, `<v>_sem` (NaN for one
+    /// seed) and `<v>_median` for `v` in `median_distance`, `mean_distance`, `final_loss`.
     pub cells: DataFrame,
+    /// `errors` over seeds: `data, times, model, t, trials`, then `<v>_mean`, `<v>_sem`,
+    /// `<v>_median` for `v` in [`ERROR_VALUES`].
+    pub error_cells: DataFrame,
     /// `data, times, model, x, y` (first seed).
     pub samples: DataFrame,
     /// `data, times, model, step, loss` (first seed).
     pub losses: DataFrame,
 }
 
+/// The columns of `errors` that `error_cells` summarizes over seeds.
+pub const ERROR_VALUES: [&str; 5] = [
+    "score_error_relative",
+    "mean_error",
+    "target_error",
+    "target_error_x1",
+    "target_error_x2",
+];
+
+/// Mean and standard error of `v` in the (single) row of `rows`, or an error naming the cell.
+fn mean_and_sem(rows: &DataFrame, v: &str, cell: impl FnOnce() -> String) -> Result<(f64, f64)> {
+    let mean = f64_column(rows, &format!("{v}_mean"))?;
+    let sem = f64_column(rows, &format!("{v}_sem"))?;
+    match (mean.first(), sem.first()) {
+        (Some(&m), Some(&s)) => Ok((m, s)),
+        _ => Err(Error::invalid("model", cell(), "not in this run")),
+    }
+}
+
 impl Trained2dOutput {
-    /// The mean over seeds and its standard error of `column` of the `cells` frame for (data,
-    /// training times, model); an error column is named with its time: `target_error@0.0001`
-    /// (see [`error_column`]).
+    /// The mean over seeds and its standard error of `column` (`median_distance`,
+    /// `mean_distance` or `final_loss`) for (data, training times, model).
     pub fn cell(&self, data: &str, times: &str, model: &str, column: &str) -> Result<(f64, f64)> {
         let rows = rows_where(
             &rows_where(&rows_where(&self.cells, "data", data)?, "times", times)?,
             "model",
             model,
         )?;
-        let get = |c: &str| -> Result<f64> {
-            f64_column(&rows, c)?.first().copied().ok_or_else(|| {
-                Error::invalid(
-                    "model",
-                    format!("{data}/{times}/{model}"),
-                    "not in this run",
-                )
-            })
-        };
-        Ok((get(column)?, get(&format!("{column}_sem"))?))
+        mean_and_sem(&rows, column, || format!("{data}/{times}/{model}"))
+    }
+
+    /// The mean over seeds and its standard error of the error `column` (one of
+    /// [`ERROR_VALUES`]) at time `t` (one of `error_times`) for (data, training times, model).
+    pub fn error_cell(
+        &self,
+        data: &str,
+        times: &str,
+        model: &str,
+        column: &str,
+        t: f64,
+    ) -> Result<(f64, f64)> {
+        let rows = rows_where(
+            &rows_where(
+                &rows_where(&rows_where(&self.error_cells, "data", data)?, "times", times)?,
+                "model",
+                model,
+            )?,
+            "t",
+            t,
+        )?;
+        mean_and_sem(&rows, column, || format!("{data}/{times}/{model} at t = {t}"))
     }
 }
 
@@ -350,23 +384,6 @@ impl Trained2dOutput {
     }
 }
 
-/// The name of an error column of the `cells` frame at time `t`: `error_column("mean_error",
-/// 1e-3)` is `mean_error@0.001`.
-pub fn error_column(name: &str, t: f64) -> String {
-    format!("{name}@{t}")
-}
-
-/// Mean and standard error over seeds (NaN for one seed).
-fn over_seeds(xs: &[f64]) -> (f64, f64) {
-    match mean_sem(xs) {
-        Ok(e) => (e.mean, e.sem),
-        Err(_) => (xs.iter().sum::<f64>() / xs.len() as f64, f64::NAN),
-    }
-}
-
-/// The numbers of one trained model that the `cells` frame averages over seeds, in column order.
-type CellValues = Vec<(String, f64)>;
-
 /// Trains, samples and compares every (data, training times, seed, model).
 pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
     p.check()?;
@@ -376,8 +393,6 @@ pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
     let mut reporter = Reporter::new(opts.progress, "trained-2d", Duration::ZERO);
     let (mut summary, mut errors, mut samples, mut losses) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // (data, times, model) in first-seen order, with each seed's numbers
-    let mut cells: Vec<((String, String, String), Vec<CellValues>)> = Vec::new();
     let mut done = 0;
     for &data in &p.data {
         // seeds follow the data set, not its place in the list, so that runs listing other data
@@ -417,7 +432,6 @@ pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
                         r.with("data", key.0.as_str())
                             .with("times", key.1.as_str())
                     };
-                    let mut values: CellValues = Vec::new();
                     if s == 0 {
                         for (w, chunk) in net.losses().chunks(50).enumerate() {
                             losses.push(
@@ -450,9 +464,6 @@ pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
                     let tail = &net.losses()[net.losses().len().saturating_sub(100)..];
                     let final_loss = tail.iter().sum::<f64>() / tail.len() as f64;
                     let median_distance = median(&dist);
-                    values.push(("median_distance".into(), median_distance));
-                    values.push(("mean_distance".into(), e.mean));
-                    values.push(("final_loss".into(), final_loss));
                     summary.push(
                         tag(Record::new())
                             .with("seed", s as i64)
@@ -464,15 +475,6 @@ pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
                     );
                     for (t, xs, exact) in &probes {
                         let row = compare(&net, objective, *t, xs, exact)?;
-                        for (name, v) in [
-                            ("score_error_relative", row.relative),
-                            ("mean_error", row.mean_error),
-                            ("target_error", row.target[0] + row.target[1]),
-                            ("target_error_x1", row.target[0]),
-                            ("target_error_x2", row.target[1]),
-                        ] {
-                            values.push((error_column(name, *t), v));
-                        }
                         errors.push(
                             tag(Record::new())
                                 .with("seed", s as i64)
@@ -487,36 +489,25 @@ pub fn run(p: &Trained2d, opts: &RunOptions) -> Result<Trained2dOutput> {
                                 .with("target_error_x2", row.target[1]),
                         );
                     }
-                    match cells.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, seeds)) => seeds.push(values),
-                        None => cells.push((key, vec![values])),
-                    }
                     done += 1;
                     reporter.update(done, total);
                 }
             }
         }
     }
-    let cells: Vec<Record> = cells
-        .into_iter()
-        .map(|((data, times, model), seeds)| {
-            let mut r = Record::new()
-                .with("data", data.as_str())
-                .with("times", times.as_str())
-                .with("model", model.as_str())
-                .with("seeds", seeds.len() as i64);
-            for (k, (name, _)) in seeds[0].iter().enumerate() {
-                let xs: Vec<f64> = seeds.iter().map(|v| v[k].1).collect();
-                let (mean, sem) = over_seeds(&xs);
-                r = r.with(name.as_str(), mean).with(format!("{name}_sem").as_str(), sem);
-            }
-            r
-        })
-        .collect();
+    let (summary, errors) = (records_frame(&summary)?, records_frame(&errors)?);
+    let by = ["data", "times", "model"];
+    let cells = summarize(
+        &summary,
+        &by,
+        &["median_distance", "mean_distance", "final_loss"],
+    )?;
+    let error_cells = summarize(&errors, &["data", "times", "model", "t"], &ERROR_VALUES)?;
     Ok(Trained2dOutput {
-        summary: records_frame(&summary)?,
-        errors: records_frame(&errors)?,
-        cells: records_frame(&cells)?,
+        summary,
+        errors,
+        cells,
+        error_cells,
         samples: records_frame(&samples)?,
         losses: records_frame(&losses)?,
     })
