@@ -33,6 +33,8 @@ spec = {
         "LD_LIBRARY_PATH": "$rustlib:$libdir",
         "PATH": "$(dirname "$(command -v cargo)"):/usr/local/bin:/usr/bin:/bin",
         "RUST_BACKTRACE": "0",
+        # Interrupt stops a running sweep at its next chunk (difftheory::sweep::interrupt)
+        "DIFFTHEORY_KERNEL": "1",
     },
     "metadata": {"debugger": False},
 }

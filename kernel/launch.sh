@@ -22,4 +22,9 @@ export EVCXR_TMPDIR="$dir"
 # Cells link libdifftheory.so (see Cargo.toml) from evcxr's deps folder; the RUNPATH rustc writes
 # is relative to that folder while evcxr loads cells from the one above, so name it here.
 export LD_LIBRARY_PATH="$dir/target/${DT_HOST:?DT_HOST is set by the kernel spec}/debug/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# JupyterLab's Interrupt sends SIGINT to the kernel's whole process group. Left alone it ends evcxr
+# itself (the kernel dies: every variable lost, the kernel restarted). Ignored here, evcxr and the
+# compilers it runs keep going, and the process that runs the cells catches it once the crate
+# armed its handler (difftheory::sweep::interrupt): the running sweep stops before its next chunk.
+trap '' INT
 exec "$DT_EVCXR" --control_file "$1"

@@ -73,6 +73,17 @@ pub enum Error {
         /// How to resume, when a checkpoint was kept.
         hint: String,
     },
+    /// A sweep stopped before its next chunk on a stop request ([`crate::sweep::interrupt`]:
+    /// JupyterLab's Interrupt in the project's kernel); the finished chunks were kept.
+    #[error("interrupted: the sweep stopped after {finished} of {total} tasks{hint}")]
+    Interrupted {
+        /// Tasks finished (computed or resumed) before it stopped.
+        finished: usize,
+        /// Tasks of the whole sweep.
+        total: usize,
+        /// Where the finished tasks are kept and how to resume.
+        hint: String,
+    },
     /// A table operation failed (Polars).
     #[error("table: {0}")]
     Table(#[from] polars::error::PolarsError),

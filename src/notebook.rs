@@ -34,6 +34,8 @@ impl Size {
 
 /// The size asked for by `DIFFTHEORY_SIZE` (`small` or `full`; anything else, or unset, is full).
 pub fn size() -> Size {
+    // every notebook asks this first: from here on, Interrupt in the kernel is caught
+    crate::sweep::interrupt::arm_in_kernel();
     match std::env::var("DIFFTHEORY_SIZE").as_deref() {
         Ok("small") => Size::Small,
         _ => Size::Full,

@@ -8,7 +8,9 @@
 //! Long sweeps print throttled progress lines, can keep every finished chunk in a Parquet
 //! [checkpoint](Sweep::checkpoint) folder and resume from it, and can stop at a
 //! [time budget](Sweep::time_budget), returning what they finished. A task that fails stops the
-//! sweep with [`Error::TaskFailed`], after the chunks already finished were stored.
+//! sweep with [`Error::TaskFailed`], after the chunks already finished were stored; a stop request
+//! (JupyterLab's Interrupt in the project's kernel, see [`interrupt`]) with
+//! [`Error::Interrupted`], likewise.
 //!
 //! ```
 //! use difftheory::sweep::{Grid, Record, Sweep, Progress};
@@ -28,6 +30,7 @@
 mod checkpoint;
 mod frames;
 mod grid;
+pub mod interrupt;
 pub(crate) mod io;
 mod progress;
 mod summary;
@@ -379,6 +382,8 @@ impl Sweep {
             None => None,
         };
         let mut reporter = Reporter::new(self.progress, &self.label, self.progress_every);
+        // a stop request from before this sweep is not for it
+        interrupt::take();
         let mut frames: Vec<DataFrame> = Vec::with_capacity(n_chunks);
         let (mut done, mut resumed, mut computed) = (0usize, 0usize, 0usize);
         let mut complete = true;
@@ -429,6 +434,20 @@ impl Sweep {
             if !mine {
                 missing.push(c);
                 continue;
+            }
+            if interrupt::take() {
+                let hint = match &store {
+                    Some(s) => format!(
+                        "; they are kept in {} and the same call resumes from there",
+                        s.dir().display()
+                    ),
+                    None => "; without a checkpoint folder they are not kept: give the sweep one (RunOptions::checkpoint, --checkpoint) to resume after an interrupt".into(),
+                };
+                return Err(Error::Interrupted {
+                    finished: done,
+                    total,
+                    hint,
+                });
             }
             if let Some(budget) = self.time_budget {
                 // at least one chunk per run, so that a resumed sweep always makes progress

@@ -66,6 +66,8 @@ pub(crate) struct Reporter {
 
 impl Reporter {
     pub(crate) fn new(sink: Progress, label: &str, every: Duration) -> Self {
+        // every long loop reports progress: from here on, Interrupt in the kernel reaches it
+        super::interrupt::arm_in_kernel();
         let sink = match sink {
             Progress::Auto if std::env::var_os("EVCXR_IS_RUNTIME").is_some() => Progress::Stdout,
             Progress::Auto => Progress::Stderr,
