@@ -51,6 +51,7 @@ import queue
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -152,14 +153,51 @@ def plotly_js():
     return get_plotlyjs()
 
 
+# MathJax 3 reads this before it loads: `$…$` and `\(…\)` inline, `$$…$$` and `\[…\]` displayed
+# (the notebooks' markdown), SVG output (no font files to fetch), one glyph cache per page.
+MATHJAX_CONFIG = (
+    "window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
+    "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true}, "
+    "svg: {fontCache: 'global'}};"
+)
+
+
+@functools.cache
+def mathjax_js():
+    """MathJax 3 (tex-svg, one file) as the Rust `plotly` crate ships it: the copy the crate's
+    `Report` pages embed, found through `cargo metadata` in the registry cargo already fetched."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        meta = subprocess.run(
+            ["cargo", "metadata", "--format-version", "1", "--locked"],
+            cwd=root, capture_output=True, text=True, check=True, timeout=300,
+        )
+        packages = json.loads(meta.stdout)["packages"]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+        raise SystemExit(f"run_notebooks: cannot find MathJax for the offline pages: `cargo metadata` failed ({e}); "
+                         "run it from the project with cargo on PATH (scripts/env.sh)") from None
+    for pkg in packages:
+        if pkg["name"] == "plotly":
+            found = sorted(Path(pkg["manifest_path"]).parent.glob("resource/tex-svg-*.js"))
+            if found:
+                return found[-1].read_text(encoding="utf-8")
+    raise SystemExit("run_notebooks: the plotly crate in cargo's registry has no resource/tex-svg-*.js: "
+                     "cannot render the notebooks' formulas offline (run `cargo fetch --locked`)")
+
+
+def inline_script(js):
+    return "<script type=\"text/javascript\">" + js.replace("</script", "<\\/script") + "</script>"
+
+
 def export_html(nb, title):
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    # No network: drop external scripts (require.js, MathJax from CDNs), inline plotly.js once.
+    # No network: drop external scripts (require.js, MathJax 2 from a CDN), inline plotly.js and
+    # MathJax 3 once each (MathJax first: plotly.js typesets `$…$` in chart titles when it is there).
     body = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
-    inline = "<script type=\"text/javascript\">" + plotly_js().replace("</script", "<\\/script") + "</script>"
+    inline = "\n".join([inline_script(MATHJAX_CONFIG), inline_script(mathjax_js()), inline_script(plotly_js())])
     return body.replace("</head>", inline + "\n</head>", 1)
 
 
@@ -305,6 +343,7 @@ def main():
     (args.reports / "executed").mkdir(parents=True, exist_ok=True)
     rows, failed, timings = [], 0, {}
     owners = {}  # claims-<paper>.csv written in this run -> the notebook that wrote it
+    mathjax_js()  # found before the first notebook runs, not after it: a missing copy fails at once
     print_plan(args.notebooks, args.size)
     for path in args.notebooks:
         if not path.exists():

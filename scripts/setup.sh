@@ -10,7 +10,8 @@
 #   --torch full  the complete torch==2.13.0 wheel with its CUDA 13 dependencies (~2.7 GB): use it
 #                 on a GPU machine; the crate then links libtorch_cuda and finds the GPU.
 #   --torch none  skip libtorch (the `torch` cargo feature can then not be built).
-#   --chromium    also install Debian's chromium (only needed to screenshot reports).
+#   --chromium    also install Debian's chromium (the tests open the exported pages in it offline;
+#                 scripts/check_page.py, also to screenshot them).
 #
 # Every step checks a stamp or a version first, so a second run does nothing and costs seconds.
 set -euo pipefail

@@ -4,9 +4,11 @@
 #   2. cargo doc with every warning an error (broken links, undocumented public items),
 #   3. sharded sweeps on a real single-node Slurm cluster (tests/slurm.sh, started and stopped by
 #      scripts/slurm.sh), and a run whose disk fills up (tests/full_disk.sh, on a small tmpfs),
-#   4. the notebook-runner tests (deliberately broken notebooks must fail, a clean one pass),
+#   4. the notebook-runner tests (deliberately broken notebooks must fail, a clean one pass, its
+#      page render its formulas offline) and Interrupt during a sweep in the project's kernel,
 #   5. every notebook in notebooks/ executed headlessly on the project's kernel at the small size,
-#      failing on any cell error; the executed notebooks and HTML reports land in reports/.
+#      failing on any cell error; the executed notebooks and HTML reports land in reports/,
+#   6. every report page opened in headless Chromium offline: formulas typeset, charts drawn.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -29,7 +31,9 @@ table() {
 trap table EXIT
 
 stamp "setup"
-bash scripts/setup.sh --torch "${DIFFTHEORY_TORCH:-cpu}"
+# --chromium: Debian's chromium checks the exported pages offline (21 s of apt on the development
+# machine when missing)
+bash scripts/setup.sh --torch "${DIFFTHEORY_TORCH:-cpu}" --chromium
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
@@ -53,10 +57,17 @@ stamp "full disk (tmpfs)"
 # stops with one line naming the file, nothing partial is left, and it resumes once space is freed.
 bash tests/full_disk.sh "${CARGO_TARGET_DIR:-target}/debug/difftheory"
 
-stamp "notebook runner tests"
-"$DT_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_notebook_runner.py
+stamp "notebook runner and kernel tests"
+# tests/test_kernel_interrupt.py: Interrupt during a sweep in the project's kernel (about 30 s)
+"$DT_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_notebook_runner.py tests/test_kernel_interrupt.py
 
 stamp "notebooks (size small)"
 "$DT_VENV/bin/python" scripts/run_notebooks.py --size small --reports reports notebooks/*.ipynb
+
+stamp "reports offline (chromium)"
+# Cost: about 5 s a page: every exported notebook page opened in headless Chromium with the
+# network cut off must typeset its formulas with no MathJax error, leave no `$…$` untypeset, and
+# draw its Plotly charts (scripts/check_page.py).
+"$DT_VENV/bin/python" scripts/check_page.py --min-math 1 --min-charts 1 reports/[0-9]*.html
 
 echo "all tests passed"

@@ -31,6 +31,35 @@ def test_clean_notebook_passes(tmp_path):
     assert code == 0, out
     assert "notebooks: 1 passed, 0 failed" in out
     assert (tmp_path / "ok.html").exists() and (tmp_path / "executed" / "ok.ipynb").exists()
+    # its exported page typesets both formulas in Chromium with the network cut off (MathJax is
+    # inlined, not fetched); about 5 s
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_page.py"), "--min-math", "2", str(tmp_path / "ok.html")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "2 formulas typeset, 0 MathJax errors" in check.stdout, check.stdout
+
+
+def test_page_check_fails_on_broken_formulas(tmp_path):
+    # the check itself must be able to fail: a TeX error (a double exponent) typeset as a MathJax
+    # error, and an unbalanced brace never typeset at all; the page is exported as the runner
+    # exports a notebook (about 5 s)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import nbformat
+    import run_notebooks
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("fine $x^2$, an error $x^2^3$, a brace $\\frac{a$ left open.")]
+    page = tmp_path / "broken.html"
+    page.write_text(run_notebooks.export_html(nb, "broken"), encoding="utf-8")
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_page.py"), str(page)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "Double exponent" in check.stdout, check.stdout
+    assert "untypeset formula" in check.stdout, check.stdout
 
 
 def test_frames_keep_their_columns_across_cells(tmp_path):
