@@ -14,7 +14,7 @@ run (`--virtual-time-budget`), and dumps the DOM. The page passes when
 
 It prints one line per page: the counts, and for a failure each broken formula's TeX and message.
 `--screenshot` also writes a PNG of the first page (1200 px wide) to look at. Exit 1 when a page
-fails, 2 when Chromium is missing.
+fails, 2 when Chromium or a page is missing.
 """
 
 import argparse
@@ -29,34 +29,38 @@ from pathlib import Path
 OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9"]
 
 
+def fail(message, code=2):
+    print(f"check_page: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
 def chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path
-    sys.exit("check_page: no chromium on PATH: install it with `scripts/setup.sh --chromium` "
-             "(Debian's chromium package)")
+    fail("no chromium on PATH: install it with `scripts/setup.sh --chromium` (Debian's chromium package)")
 
 
-def browser_args(budget_ms, profile):
-    return [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", *OFFLINE]
+def run_chromium(page, budget_ms, *action):
+    """Loads `page` offline in a fresh profile, lets its scripts run, then does `action`."""
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", *OFFLINE,
+             *action, page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=300)
 
 
 def dump_dom(page, budget_ms):
-    with tempfile.TemporaryDirectory() as profile:
-        out = subprocess.run(browser_args(budget_ms, profile) + ["--dump-dom", page.resolve().as_uri()],
-                             capture_output=True, text=True, timeout=300)
+    out = run_chromium(page, budget_ms, "--dump-dom")
     if out.returncode != 0 or not out.stdout.strip():
         raise RuntimeError(f"chromium could not load {page}: exit {out.returncode}, {out.stderr.strip()[-300:]}")
     return out.stdout
 
 
 def screenshot(page, png, budget_ms, height, width=1200):
-    with tempfile.TemporaryDirectory() as profile:
-        out = subprocess.run(browser_args(budget_ms, profile) + [
-            f"--screenshot={Path(png).resolve()}", f"--window-size={width},{height}", page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=300)
+    out = run_chromium(page, budget_ms, f"--screenshot={Path(png).resolve()}", f"--window-size={width},{height}")
     if out.returncode != 0 or not Path(png).exists():
         raise RuntimeError(f"chromium could not screenshot {page}: {out.stderr.strip()[-300:]}")
 
@@ -130,7 +134,7 @@ def main():
     args = ap.parse_args()
     missing = [p for p in args.pages if not p.is_file()]
     if missing:
-        sys.exit(f"check_page: no such page: {', '.join(map(str, missing))}")
+        fail(f"no such page: {', '.join(map(str, missing))}")
     ok = all([check(p, args) for p in args.pages])
     if args.screenshot:
         screenshot(args.pages[0], args.screenshot, args.budget, args.height)

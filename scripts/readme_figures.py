@@ -71,7 +71,7 @@ def main():
             for i, line, _ in found:
                 print(f"{notebook} cell {i}: {line}")
             continue
-        pick = [c for c in found if first_line is None or c[1].startswith(first_line)]
+        pick = [c for c in found if c[1].startswith(first_line)]
         if not pick:
             print(f"FAIL {name}: no chart in {path} from a cell starting `{first_line}`", flush=True)
             failed = True
