@@ -1,8 +1,50 @@
-//! Build script: records the compiler version, and with the `torch` feature embeds libtorch's
-//! library folder as an rpath and force-links libtorch_cuda when it can be loaded.
+//! Build script: records the compiler version and a hash of the crate's source (the sweep cache's
+//! key: numbers cached by one build are never read back by another), and with the `torch` feature
+//! embeds libtorch's library folder as an rpath and force-links libtorch_cuda when it can be loaded.
 use std::env;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Every file under `dir`, sorted.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// FNV-1a (64 bits) over the paths and contents of `src/`, `build.rs`, `Cargo.toml` and
+/// `Cargo.lock` (the dependencies' versions can change numbers too).
+fn source_hash(root: &Path) -> String {
+    let mut files = Vec::new();
+    files_under(&root.join("src"), &mut files);
+    for f in ["build.rs", "Cargo.toml", "Cargo.lock"] {
+        files.push(root.join(f));
+    }
+    files.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for f in &files {
+        let rel = f.strip_prefix(root).unwrap_or(f);
+        eat(rel.to_string_lossy().as_bytes());
+        eat(&[0]);
+        eat(&std::fs::read(f).unwrap_or_default());
+        eat(&[0]);
+    }
+    format!("{h:016x}")
+}
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -14,6 +56,14 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=DIFFTHEORY_RUSTC_VERSION={version}");
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+    for watched in ["src", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={watched}");
+    }
+    println!(
+        "cargo:rustc-env=DIFFTHEORY_SOURCE_HASH={}",
+        source_hash(&root)
+    );
 
     if env::var_os("CARGO_FEATURE_TORCH").is_none() {
         return;

@@ -1,6 +1,6 @@
 """Execute notebooks headlessly on the project's kernel, fail on any cell error, export reports.
 
-    python scripts/run_notebooks.py [--size small|full] [--reports DIR] [--kernel NAME] NOTEBOOK...
+    python scripts/run_notebooks.py [--size small|full] [--reports DIR] [--kernel NAME] [--cache DIR] NOTEBOOK...
 
 Each notebook runs in a fresh kernel, from its own folder. A notebook fails when any cell
 
@@ -28,6 +28,10 @@ words. The runner prints that plan before it starts, and a cell may run for
 cells are long by design (one cell of paper 000's non-linear notebook trains 14 U-Nets), and a
 run three times slower than measured means something is wrong. A cell past its limit fails with
 its index, first line, limit and the last progress line it printed.
+
+Every sweep is computed: the kernel's sweep cache (on in JupyterLab) is off for the runner's
+kernels (DIFFTHEORY_CACHE=off), so the recorded times and the checks are a computation's;
+`--cache DIR` reads back and adds to the sweep cache in DIR instead.
 
 While a notebook runs, its progress lines (`[label] k/N tasks ..., ETA ...`) and every cell that
 took longer than 20 s are printed as they happen, so a long run is never silent.
@@ -336,8 +340,10 @@ def main():
     ap.add_argument("--size", choices=["small", "full"], default="full", help="DIFFTHEORY_SIZE for the notebooks")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell at least (the first cell builds the crate); a notebook measured at more than a third of it gets 3 x its measured time")
     ap.add_argument("--no-index", action="store_true", help="do not write REPORTS/index.html")
+    ap.add_argument("--cache", type=Path, help="read back and add to the sweep cache in this folder (default: no cache, every sweep computed)")
     args = ap.parse_args()
 
+    os.environ["DIFFTHEORY_CACHE"] = str(args.cache.resolve()) if args.cache else "off"
     os.environ["DIFFTHEORY_SIZE"] = args.size
     os.environ["DIFFTHEORY_REPORTS"] = str(args.reports.resolve())
     (args.reports / "executed").mkdir(parents=True, exist_ok=True)

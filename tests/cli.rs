@@ -468,3 +468,63 @@ fn parser_errors_name_the_flags() {
         ],
     );
 }
+
+/// `--cache DIR`: the second run reads every grid point back (its stderr says so) and writes the
+/// same table; `difftheory cache --dir DIR` counts the entries and `--clear` empties it. Cost: < 1 s.
+#[test]
+fn cache_flag_reads_points_back_and_the_cache_command_clears_them() {
+    let dir = common::tempdir("cache");
+    let cache = dir.join("cache");
+    let cache = cache.to_str().unwrap();
+    let run_once = |name: &str| {
+        let out = dir.join(name);
+        let res = common::run(&[
+            "gaussian-kl",
+            "--d",
+            "1,2",
+            "--n-samples",
+            "500",
+            "--trials",
+            "2",
+            "--cache",
+            cache,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&res.stderr).to_string();
+        assert!(res.status.success(), "{err}");
+        (std::fs::read_to_string(out).unwrap(), err)
+    };
+    let (first, err1) = run_once("a.csv");
+    assert!(!err1.contains("from the sweep cache"), "{err1}");
+    let (second, err2) = run_once("b.csv");
+    assert!(
+        err2.contains("read 4 of 4 tasks (2 grid points) from the sweep cache"),
+        "{err2}"
+    );
+    assert_eq!(first, second);
+    let shown = common::run(&["cache", "--dir", cache]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success() && text.contains(": 2 grid points"),
+        "{text}"
+    );
+    let cleared = common::run(&["cache", "--dir", cache, "--clear"]);
+    let text = String::from_utf8_lossy(&cleared.stdout);
+    assert!(
+        text.starts_with("cleared ") && text.contains(": 2 grid points"),
+        "{text}"
+    );
+    let shown = common::run(&["cache", "--dir", cache]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(": 0 grid points"));
+    // a folder that is not a sweep cache is not emptied
+    let mine = dir.join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("thesis.tex"), "keep me").unwrap();
+    common::assert_user_error(
+        &["cache", "--dir", mine.to_str().unwrap(), "--clear"],
+        &["thesis.tex", "not clearing"],
+    );
+    assert!(mine.join("thesis.tex").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

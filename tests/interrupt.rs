@@ -125,6 +125,10 @@ fn an_interrupted_sweep_keeps_its_chunks_and_resumes() {
             task(t)
         })
         .unwrap_err();
-    assert!(err.to_string().contains("give the sweep one"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("not kept: give the sweep a checkpoint folder"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -14,7 +14,7 @@ use super::args;
 use crate::error::{Error, Result};
 use crate::experiments::{Finished, Registered, RunOptions};
 use crate::plot::report::Report;
-use crate::sweep::Progress;
+use crate::sweep::{CachePolicy, Progress};
 
 /// The options every experiment shares, as parsed.
 #[derive(Debug, Clone)]
@@ -25,6 +25,7 @@ struct Common {
     raw: Option<PathBuf>,
     report: Option<PathBuf>,
     checkpoint: Option<PathBuf>,
+    cache: Option<PathBuf>,
     time_budget: Option<Duration>,
     quiet: bool,
     shard: Option<(usize, usize)>,
@@ -105,6 +106,15 @@ pub(super) fn command(e: &dyn Registered) -> Command {
             .help("Keep finished work in this folder and resume from it."),
     )
     .arg(
+        Arg::new("cache")
+            .long("cache")
+            .value_name("DIR")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Keep every finished grid point in this sweep cache and read back those a \
+                   run asked for before (same parameters, seed and build); DIFFTHEORY_CACHE=DIR \
+                   does the same. `difftheory cache --dir DIR` shows it, --clear empties it."),
+    )
+    .arg(
         Arg::new("time_budget")
             .long("time-budget")
             .value_name("SECONDS")
@@ -152,6 +162,7 @@ fn common(m: &ArgMatches) -> Common {
         raw: m.get_one::<PathBuf>("raw").cloned(),
         report: m.get_one::<PathBuf>("report").cloned(),
         checkpoint: m.get_one::<PathBuf>("checkpoint").cloned(),
+        cache: m.get_one::<PathBuf>("cache").cloned(),
         time_budget: m.get_one::<Duration>("time_budget").copied(),
         quiet: m.get_flag("quiet"),
         shard: None,
@@ -262,6 +273,10 @@ pub(super) fn run(e: &dyn Registered, m: &ArgMatches, threads: Option<usize>) ->
         },
         shard: c.shard,
         merge_only: c.merge_only,
+        cache: match &c.cache {
+            Some(dir) => CachePolicy::In(dir.clone()),
+            None => CachePolicy::Default,
+        },
     };
     // errors name the parameter as the command line writes it
     let done = match e.run_with(&values, &opts) {

@@ -63,8 +63,35 @@ enum Command {
     JacobianSvd(editing::JacobianSvdArgs),
     /// The claims ledger: every claim of the five papers with its measurement and verdict.
     Claims(claims::ClaimsArgs),
+    /// Show (or --clear) the sweep cache: DIFFTHEORY_CACHE, or --dir, or the kernel's default.
+    Cache(CacheArgs),
     /// Print the versions and state a bug report needs.
     Doctor,
+}
+
+/// Options of `difftheory cache`.
+#[derive(clap::Args, Debug)]
+struct CacheArgs {
+    /// The cache folder (default: DIFFTHEORY_CACHE, else the one the project's kernel uses).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<std::path::PathBuf>,
+    /// Delete every entry (only a folder laid out as a sweep cache is emptied).
+    #[arg(long)]
+    clear: bool,
+}
+
+/// `difftheory cache`: what the cache holds, or empties it.
+fn cache(a: CacheArgs) -> Result<()> {
+    use crate::sweep::cache;
+    // outside the kernel the default is off: name the kernel's folder all the same
+    let dir = a.dir.or_else(cache::default_dir).or_else(cache::kernel_dir);
+    if a.clear {
+        let was = cache::clear(dir.as_deref())?;
+        println!("cleared {was}");
+    } else {
+        println!("{}", cache::usage(dir.as_deref())?);
+    }
+    Ok(())
 }
 
 /// Parses `argv` and runs; returns the process exit code.
@@ -194,6 +221,7 @@ fn run(cmd: Command) -> Result<()> {
         #[cfg(feature = "torch")]
         Command::JacobianSvd(a) => editing::jacobian_svd(a),
         Command::Claims(a) => claims::claims(a),
+        Command::Cache(a) => cache(a),
         Command::Doctor => {
             print!("{}", doctor::report());
             Ok(())

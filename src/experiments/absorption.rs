@@ -107,7 +107,7 @@ pub fn run(p: &Absorption, opts: &RunOptions) -> Result<ExperimentOutput> {
     let chunk = 1000usize;
     let n_chunks = p.paths.div_ceil(chunk);
     let res = opts
-        .apply_once(Sweep::new(Grid::new().axis("chunk", 0..n_chunks)))
+        .apply_once(p, Sweep::new(Grid::new().axis("chunk", 0..n_chunks)))
         .label("absorption")
         .chunk_size(1)
         .run(|task| {

@@ -105,7 +105,7 @@ pub fn run(p: &DriftExplosion, opts: &RunOptions) -> Result<ExperimentOutput> {
     p.check()?;
     let data = FlatGaussian::new(p.ambient, p.manifold_dim, 1.0)?;
     let out = opts
-        .apply(Sweep::new(Grid::new().axis("t", p.t.iter().copied())).label("drift-explosion"))
+        .apply(p, Sweep::new(Grid::new().axis("t", p.t.iter().copied())).label("drift-explosion"))
         .run(|task| {
             let t = task.point.f64("t")?;
             let e = mean_sq_score(&data, p.process, t, p.samples, &mut task.rng())?;

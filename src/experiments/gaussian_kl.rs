@@ -80,7 +80,7 @@ pub fn run(grid: &GaussianKl, opts: &RunOptions) -> Result<ExperimentOutput> {
         .axis("n_samples", grid.n_samples.iter().copied())
         .axis("mean_shift", grid.mean_shift.iter().copied())
         .axis("var_ratio", grid.var_ratio.iter().copied());
-    let out = opts.apply(Sweep::new(g).label("gaussian-kl")).run(|task| {
+    let out = opts.apply(grid, Sweep::new(g).label("gaussian-kl")).run(|task| {
         let p = IsoGaussianPair::new(
             task.point.usize("d")?,
             task.point.f64("mean_shift")?,

@@ -98,7 +98,7 @@ pub fn run(grid: &LinearKl, opts: &RunOptions) -> Result<ExperimentOutput> {
         params_at(&g.point(i), grid.mu)?;
     }
     let (mu, sampler) = (grid.mu, grid.sampler);
-    let sweep = opts.apply(Sweep::new(g).label("linear-kl"));
+    let sweep = opts.apply(grid, Sweep::new(g).label("linear-kl"));
     let out = match sampler {
         // LANES replicates of a point per task, each on its own seed (crate::linear::lanes)
         Sampler::Reduced => sweep.run_batched(LANES, |tasks| {

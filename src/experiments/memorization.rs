@@ -6,10 +6,11 @@
 //! term computed once; every trial re-draws the n training points.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::contract::field;
 use super::{Experiment, ExperimentOutput, Field, RunOptions};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::linear::memorization::{delta_trial, OriginalSet};
 use crate::linear::LinearParams;
 use crate::rng::{rng_from_seed, task_seed};
@@ -90,29 +91,35 @@ pub fn run(m: &Memorization, opts: &RunOptions) -> Result<ExperimentOutput> {
             params(d, n)?;
         }
     }
-    let mut origs: HashMap<usize, OriginalSet> = HashMap::new();
-    for &d in &m.d {
-        if !origs.contains_key(&d) {
-            let mut rng = rng_from_seed(task_seed(opts.seed ^ ORIG_STREAM, d as u64));
-            origs.insert(
-                d,
-                OriginalSet::draw_with_bandwidth(&params(d, 2)?, m.n_orig, m.bandwidth_scale, &mut rng)?,
-            );
+    // the original sample of each dimension, drawn when a task first needs it (from its own
+    // stream: the same whoever draws it), so that a sweep read back from the cache draws none
+    let origs: Mutex<HashMap<usize, Arc<OriginalSet>>> = Mutex::new(HashMap::new());
+    let orig_for = |d: usize| -> Result<Arc<OriginalSet>> {
+        let mut all = origs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = all.get(&d) {
+            return Ok(o.clone());
         }
-    }
+        let mut rng = rng_from_seed(task_seed(opts.seed ^ ORIG_STREAM, d as u64));
+        let o = Arc::new(OriginalSet::draw_with_bandwidth(
+            &params(d, 2)?,
+            m.n_orig,
+            m.bandwidth_scale,
+            &mut rng,
+        )?);
+        all.insert(d, o.clone());
+        Ok(o)
+    };
     let g = Grid::new()
         .axis("d", m.d.iter().copied())
         .axis("n", m.n.iter().copied())
         .axis("n_orig", [m.n_orig]);
     let out = opts
-        .apply(Sweep::new(g).label("memorization"))
+        .apply(m, Sweep::new(g).label("memorization"))
         .run(|task| {
             let d = task.point.usize("d")?;
             let p = params(d, task.point.usize("n")?)?;
-            let orig = origs
-                .get(&d)
-                .ok_or_else(|| Error::invalid("d", d, "no original sample for this dimension"))?;
-            let delta = delta_trial(&p, orig, &mut task.rng())?;
+            let orig = orig_for(d)?;
+            let delta = delta_trial(&p, &orig, &mut task.rng())?;
             Ok(Record::new()
                 .with(
                     "gen_closer",

@@ -65,7 +65,7 @@ pub fn run(m: &MixingTime, opts: &RunOptions) -> Result<ExperimentOutput> {
         .axis("d", m.d.iter().copied())
         .axis("n", m.n.iter().copied())
         .axis("sigma", m.sigma.iter().copied());
-    let out = opts.apply(Sweep::new(g).label("mixing-time")).run(|task| {
+    let out = opts.apply(m, Sweep::new(g).label("mixing-time")).run(|task| {
         let (d, n, sigma) = (
             task.point.usize("d")?,
             task.point.usize("n")?,

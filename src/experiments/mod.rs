@@ -63,7 +63,7 @@ use std::time::Duration;
 
 use polars::prelude::DataFrame;
 
-use crate::sweep::{Progress, Sweep};
+use crate::sweep::{CachePolicy, Progress, Sweep};
 
 /// How to run an experiment: replicates, seed, threads, checkpoint, time budget, progress.
 #[derive(Debug, Clone)]
@@ -84,6 +84,9 @@ pub struct RunOptions {
     pub shard: Option<(usize, usize)>,
     /// Compute nothing: read what the checkpoint holds ([`Sweep::merge_only`]).
     pub merge_only: bool,
+    /// The [sweep cache](crate::sweep::cache) the run's sweeps read from and add to (default: the
+    /// process's, on in the project's kernel): `CachePolicy::Off` computes everything.
+    pub cache: CachePolicy,
 }
 
 impl Default for RunOptions {
@@ -97,6 +100,7 @@ impl Default for RunOptions {
             progress: Progress::Auto,
             shard: None,
             merge_only: false,
+            cache: CachePolicy::Default,
         }
     }
 }
@@ -122,15 +126,28 @@ impl RunOptions {
         self
     }
 
-    /// `sweep` with these options: `trials` replicates, the seed, checkpoint, budget, progress.
-    pub(crate) fn apply(&self, sweep: Sweep) -> Sweep {
-        self.apply_once(sweep).replicates(self.trials)
+    /// The same options with the sweep cache `policy`.
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = policy;
+        self
     }
 
-    /// `sweep` with these options but one replicate per grid point (for experiments whose size is
-    /// in their parameters).
-    pub(crate) fn apply_once(&self, sweep: Sweep) -> Sweep {
-        let mut s = sweep.replicates(1).seed(self.seed).progress(self.progress);
+    /// `sweep`, an experiment `p`'s, with these options: `trials` replicates, the seed,
+    /// checkpoint, budget, progress, and the cache with `p`'s [key](contract::cache_key).
+    pub(crate) fn apply<E: Experiment>(&self, p: &E, sweep: Sweep) -> Sweep {
+        self.apply_once(p, sweep).replicates(self.trials)
+    }
+
+    /// [`RunOptions::apply`] with one replicate per grid point (for experiments whose size is in
+    /// their parameters).
+    pub(crate) fn apply_once<E: Experiment>(&self, p: &E, sweep: Sweep) -> Sweep {
+        let key = contract::cache_key(p, sweep.grid());
+        let mut s = sweep
+            .replicates(1)
+            .seed(self.seed)
+            .progress(self.progress)
+            .cache(self.cache.clone())
+            .cache_key(key);
         if let Some(dir) = &self.checkpoint {
             s = s.checkpoint(dir.clone());
         }

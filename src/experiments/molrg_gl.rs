@@ -121,7 +121,7 @@ pub fn run(p: &MolrgGl, opts: &RunOptions) -> Result<ExperimentOutput> {
     let g = Grid::new()
         .axis("subspace_dim", p.subspace_dim.iter().copied())
         .axis("samples", p.samples.iter().copied());
-    let out = opts.apply(Sweep::new(g).label("molrg-gl")).run(|task| {
+    let out = opts.apply(p, Sweep::new(g).label("molrg-gl")).run(|task| {
         let d = task.point.usize("subspace_dim")?;
         let per = task.point.usize("samples")?;
         let mut rng = task.rng();

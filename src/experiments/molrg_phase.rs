@@ -131,7 +131,7 @@ pub fn run(p: &MolrgPhase, opts: &RunOptions) -> Result<ExperimentOutput> {
         .axis("subspace_dim", p.subspace_dim.iter().copied())
         .axis("samples", p.samples.iter().copied())
         .axis("solver", p.solver.iter().map(|s| s.name()));
-    let out = opts.apply(Sweep::new(g).label("molrg-phase")).run(|task| {
+    let out = opts.apply(p, Sweep::new(g).label("molrg-phase")).run(|task| {
         let d = task.point.usize("subspace_dim")?;
         let per = task.point.usize("samples")?;
         let solver: Solver = task.point.text("solver")?.parse()?;

@@ -93,7 +93,7 @@ pub fn run(p: &MolrgRank, opts: &RunOptions) -> Result<ExperimentOutput> {
     params.check()?;
     super::check_trials::<MolrgRank>(opts)?;
     let g = Grid::new().axis("snr", p.snr.iter().copied());
-    let out = opts.apply(Sweep::new(g).label("molrg-rank")).run(|task| {
+    let out = opts.apply(p, Sweep::new(g).label("molrg-rank")).run(|task| {
         let snr = task.point.f64("snr")?;
         let mut rng = task.rng();
         let m = LowRankMixture::random(&params, &mut rng)?;

@@ -171,7 +171,7 @@ pub fn run(p: &Novikov, opts: &RunOptions) -> Result<ExperimentOutput> {
         .axis("t_min", p.t_min.iter().copied());
     let c = p.scale;
     let res = opts
-        .apply_once(Sweep::new(grid))
+        .apply_once(p, Sweep::new(grid))
         .label("novikov")
         .run(|task| {
             let kind: ErrorKind = task.point.text("error")?.parse()?;

@@ -293,7 +293,7 @@ pub fn run(p: &RfGeneralization, opts: &RunOptions) -> Result<ExperimentOutput> 
     // resume and keep every core busy; the size depends on the grid only, never on the threads.
     let tasks = g.len() * opts.trials;
     let sweep = opts
-        .apply(Sweep::new(g).label("rf-generalization"))
+        .apply(p, Sweep::new(g).label("rf-generalization"))
         .chunk_size(MIN_CHUNK.max(tasks.div_ceil(64)));
     let out = sweep.run(|task| {
             let trial = Trial::run(

@@ -74,7 +74,7 @@ pub fn run(p: &ScheduleAblation, opts: &RunOptions) -> Result<ExperimentOutput> 
         .axis("schedule", ["linear", "quadratic", "exponential"])
         .axis("steps", p.steps.iter().copied());
     let res = opts
-        .apply_once(Sweep::new(grid))
+        .apply_once(p, Sweep::new(grid))
         .label("schedule-ablation")
         .run(|task| {
             let kind: ScheduleKind = task.point.text("schedule")?.parse()?;

@@ -87,58 +87,67 @@ impl Checkpoint {
 
     /// The stored frame of `chunk`, if that chunk finished before.
     pub(crate) fn load(&self, chunk: usize) -> Result<Option<DataFrame>> {
-        let path = self.chunk_path(chunk);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let bytes = fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        let sum_path = sum_path(&path);
-        let damaged = |why: String| Error::BadFile {
-            path: path.clone(),
-            reason: format!("{why}; delete this file to recompute the chunk"),
-        };
-        match fs::read_to_string(&sum_path) {
-            Ok(sum) if sum.trim() == checksum(&bytes) => {}
-            Ok(_) => {
-                return Err(damaged(
-                    "damaged: its checksum differs from the one written with it".into(),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(damaged(format!(
-                    "its checksum file {} is missing (a chunk copied in from elsewhere?)",
-                    sum_path.display()
-                )))
-            }
-            Err(e) => return Err(Error::io("cannot read", &sum_path, e)),
-        }
-        // bytes that match their checksum are the ones this crate wrote: no need to check the
-        // Parquet footer and page headers as read_frame does for tables from elsewhere
-        let df = super::io::guarded(&path, "chunk", || {
-            ParquetReader::new(std::io::Cursor::new(bytes)).finish()
-        })
-        .map_err(|e| match e {
-            Error::BadFile { reason, .. } => damaged(reason),
-            e => e,
-        })?;
-        Ok(Some(df))
+        load_checked(&self.chunk_path(chunk), "the chunk")
     }
 
     pub(crate) fn store(&self, chunk: usize, frame: &DataFrame) -> Result<()> {
-        let path = self.chunk_path(chunk);
-        let mut bytes = Vec::new();
-        ParquetWriter::new(&mut bytes).finish(&mut frame.clone())?;
-        // the checksum first, then the chunk: a chunk in place always has its checksum beside it
-        write_whole(
-            &sum_path(&path),
-            format!("{}\n", checksum(&bytes)).as_bytes(),
-        )?;
-        write_whole(&path, &bytes)
+        store_checked(&self.chunk_path(chunk), frame)
     }
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The frame stored at `path` by [`store_checked`], if the file exists; a file whose checksum file
+/// is missing or disagrees is an error that says to delete it to recompute `what`.
+pub(super) fn load_checked(path: &Path, what: &str) -> Result<Option<DataFrame>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let sum_path = sum_path(path);
+    let damaged = |why: String| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("{why}; delete this file to recompute {what}"),
+    };
+    match fs::read_to_string(&sum_path) {
+        Ok(sum) if sum.trim() == checksum(&bytes) => {}
+        Ok(_) => {
+            return Err(damaged(
+                "damaged: its checksum differs from the one written with it".into(),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(damaged(format!(
+                "its checksum file {} is missing (a file copied in from elsewhere?)",
+                sum_path.display()
+            )))
+        }
+        Err(e) => return Err(Error::io("cannot read", &sum_path, e)),
+    }
+    // bytes that match their checksum are the ones this crate wrote: no need to check the
+    // Parquet footer and page headers as read_frame does for tables from elsewhere
+    let df = super::io::guarded(path, "chunk", || {
+        ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+    })
+    .map_err(|e| match e {
+        Error::BadFile { reason, .. } => damaged(reason),
+        e => e,
+    })?;
+    Ok(Some(df))
+}
+
+/// Writes `frame` to `path` as Parquet, whole (a temporary name, then a rename), with its checksum
+/// beside it, written first: a file in place always has its checksum.
+pub(super) fn store_checked(path: &Path, frame: &DataFrame) -> Result<()> {
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame.clone())?;
+    write_whole(
+        &sum_path(path),
+        format!("{}\n", checksum(&bytes)).as_bytes(),
+    )?;
+    write_whole(path, &bytes)
 }
 
 const MANIFEST: &str = "manifest.json";
@@ -164,12 +173,17 @@ fn sum_path(chunk: &Path) -> PathBuf {
 /// The content checksum written beside each chunk: `fnv1a64:<16 hex digits>:<length>` (FNV-1a, 64
 /// bits: not a defence against tampering, a check that the bytes read are the bytes written).
 fn checksum(bytes: &[u8]) -> String {
+    format!("fnv1a64:{:016x}:{}", fnv1a64(bytes), bytes.len())
+}
+
+/// FNV-1a, 64 bits.
+pub(super) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("fnv1a64:{h:016x}:{}", bytes.len())
+    h
 }
 
 fn read_manifest(path: &Path) -> Result<serde_json::Value> {

@@ -27,6 +27,7 @@
 //! assert!(out.complete);
 //! ```
 
+pub mod cache;
 mod checkpoint;
 mod frames;
 mod grid;
@@ -36,6 +37,7 @@ mod progress;
 mod summary;
 mod value;
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +54,8 @@ pub use value::{f64_column, str_column, Value};
 
 use crate::error::{Error, Result};
 use crate::rng::{rng_from_seed, task_seed, SimRng};
+use cache::SweepCache;
+pub use cache::{CachePolicy, CacheUsage};
 pub use checkpoint::{checkpoint_status, CheckpointStatus};
 use checkpoint::{chunk_list, Checkpoint};
 use frames::{concat, record_columns};
@@ -115,6 +119,8 @@ pub struct SweepResult {
     pub total_tasks: usize,
     /// Tasks read back from the checkpoint instead of computed.
     pub resumed_tasks: usize,
+    /// Tasks read back from the [sweep cache](cache) instead of computed.
+    pub cached_tasks: usize,
     /// Whether every task finished (false when the time budget stopped it).
     pub complete: bool,
     /// Wall time of this run.
@@ -134,6 +140,8 @@ pub struct Sweep {
     progress_every: Duration,
     label: String,
     compute: Compute,
+    cache: CachePolicy,
+    cache_key: Option<String>,
 }
 
 /// Which chunks a run computes (those already in the checkpoint are always read back).
@@ -161,6 +169,8 @@ impl Sweep {
             progress_every: Duration::from_secs(2),
             label: "sweep".into(),
             compute: Compute::All,
+            cache: CachePolicy::Default,
+            cache_key: None,
         }
     }
     /// Replicates per grid point (>= 1).
@@ -202,10 +212,40 @@ impl Sweep {
         self.progress_every = every;
         self
     }
-    /// The label at the start of progress lines.
+    /// The label at the start of progress lines (and the sweep's folder in the [cache]).
     pub fn label(mut self, label: &str) -> Self {
         self.label = label.to_string();
         self
+    }
+    /// Takes part in the [sweep cache](cache): `key` names everything the task computes from
+    /// besides the grid, the replicates and the seed (the experiment and its other parameters;
+    /// the crate's version and source hash are added). Every experiment's sweep has one; a sweep
+    /// without a key is never cached, since nothing else can tell what its closure computes.
+    ///
+    /// ```
+    /// use difftheory::sweep::{CachePolicy, Grid, Record, Sweep, Progress};
+    /// let dir = std::env::temp_dir().join(format!("dt-cache-doc-{}", std::process::id()));
+    /// let s = |ks: Vec<usize>| Sweep::new(Grid::new().axis("k", ks)).replicates(2).progress(Progress::Off)
+    ///     .cache_key("squares v1").cache(CachePolicy::In(dir.clone()));
+    /// let task = |t: &difftheory::sweep::Task<'_>| Ok(Record::new().with("y", (t.point.usize("k")?.pow(2) + t.replicate) as i64));
+    /// assert_eq!(s(vec![1, 2]).run(task).unwrap().cached_tasks, 0);
+    /// let again = s(vec![1, 2, 3]).run(task).unwrap(); // only k = 3 is computed
+    /// assert_eq!(again.cached_tasks, 4);
+    /// assert_eq!(again.frame, s(vec![1, 2, 3]).cache(CachePolicy::Off).run(task).unwrap().frame);
+    /// # difftheory::sweep::cache::clear(Some(&dir)).unwrap();
+    /// ```
+    pub fn cache_key(mut self, key: impl Into<String>) -> Self {
+        self.cache_key = Some(key.into());
+        self
+    }
+    /// Which cache a keyed sweep uses (default [`CachePolicy::Default`]: see [`cache`]).
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = policy;
+        self
+    }
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
     }
 
     /// Compute only shard `index` of `count`: the chunks `c` with `c mod count = index`, into the
@@ -381,6 +421,39 @@ impl Sweep {
             Some(dir) => Some(Checkpoint::open(dir, &self.manifest())?),
             None => None,
         };
+        let reps = self.replicates;
+        let mut cache = match (&self.cache_key, self.compute) {
+            (Some(key), Compute::All) => self.cache.dir().and_then(|root| {
+                SweepCache::open(
+                    &root,
+                    &self.label,
+                    &cache::full_key(key, reps, self.base_seed),
+                )
+            }),
+            _ => None,
+        };
+        // where finished work is kept, for the messages of a stopped sweep
+        let kept = |cache: &Option<SweepCache>| {
+            match (&store, cache) {
+            (Some(s), _) => format!("kept in {} and the same call resumes from there", s.dir().display()),
+            (None, Some(c)) => format!(
+                "kept, whole grid points, in the sweep cache {} and the same call reads them back",
+                c.dir().display()
+            ),
+            (None, None) => "not kept: give the sweep a checkpoint folder (RunOptions::checkpoint, --checkpoint) to resume".into(),
+        }
+        };
+        // the rows of the grid points found in the cache, the points looked up, the rows so far of
+        // the computed point that spans chunks (stored when whole)
+        let mut hits: HashMap<usize, DataFrame> = HashMap::new();
+        let mut looked = vec![false; points.len()];
+        let mut partial: Option<(usize, DataFrame)> = None;
+        let mut cached = 0usize;
+        let seeds_of = |p: usize| -> Vec<i64> {
+            (p * reps..(p + 1) * reps)
+                .map(|i| task_seed(self.base_seed, i as u64) as i64)
+                .collect()
+        };
         let mut reporter = Reporter::new(self.progress, &self.label, self.progress_every);
         // a stop request from before this sweep is not for it
         interrupt::take();
@@ -428,6 +501,9 @@ impl Sweep {
             } else if let Some(df) = load(c)? {
                 resumed += range.len();
                 done += range.len();
+                if let Some(cc) = &mut cache {
+                    self.keep_points(cc, &points, &range, &df, &hits, &mut partial)?;
+                }
                 frames.push(df);
                 continue;
             }
@@ -436,17 +512,10 @@ impl Sweep {
                 continue;
             }
             if interrupt::take() {
-                let hint = match &store {
-                    Some(s) => format!(
-                        "; they are kept in {} and the same call resumes from there",
-                        s.dir().display()
-                    ),
-                    None => "; without a checkpoint folder they are not kept: give the sweep one (RunOptions::checkpoint, --checkpoint) to resume after an interrupt".into(),
-                };
                 return Err(Error::Interrupted {
                     finished: done,
                     total,
-                    hint,
+                    hint: format!("; they are {}", kept(&cache)),
                 });
             }
             if let Some(budget) = self.time_budget {
@@ -456,14 +525,29 @@ impl Sweep {
                     break;
                 }
             }
+            if let Some(cc) = &cache {
+                for p in range.start / reps..=(range.end - 1) / reps {
+                    if !looked[p] {
+                        looked[p] = true;
+                        if let Some(df) = cc.load(&points[p], p * reps, &seeds_of(p)) {
+                            hits.insert(p, df);
+                        }
+                    }
+                }
+            }
             let mut batches = Vec::new();
             let mut s = range.start;
             while s < range.end {
-                let point_end = (s / self.replicates + 1) * self.replicates;
+                let point_end = (s / reps + 1) * reps;
+                if hits.contains_key(&(s / reps)) {
+                    s = point_end.min(range.end);
+                    continue;
+                }
                 let e = (s + lanes).min(range.end).min(point_end);
                 batches.push(s..e);
                 s = e;
             }
+            let ids: Vec<usize> = batches.iter().flat_map(|b| b.clone()).collect();
             let records: Vec<Result<Record>> = batches
                 .into_par_iter()
                 .flat_map_iter(|b| {
@@ -489,17 +573,12 @@ impl Sweep {
                 })
                 .collect();
             let mut rows = Vec::with_capacity(records.len());
-            for (i, r) in range.clone().zip(records) {
+            for (i, r) in ids.into_iter().zip(records) {
                 match r {
                     Ok(rec) => rows.push((i, rec)),
                     Err(e) => {
-                        let hint = match &store {
-                            Some(s) => format!(
-                                "; {done} finished tasks are kept in {} and a re-run with the same checkpoint resumes from there",
-                                s.dir().display()
-                            ),
-                            None => String::new(),
-                        };
+                        let hint =
+                            format!("; the {done} tasks finished before it are {}", kept(&cache));
                         let point = format!(
                             "{}, replicate={}",
                             points[i / self.replicates],
@@ -514,7 +593,29 @@ impl Sweep {
                     }
                 }
             }
-            let df = self.rows_to_frame(&points, &rows)?;
+            let df = if hits.is_empty() {
+                self.rows_to_frame(&points, &rows)?
+            } else {
+                // the chunk's points in order: read back from the cache, or computed now
+                let mut parts = Vec::new();
+                let (mut s, mut k) = (range.start, 0);
+                while s < range.end {
+                    let p = s / reps;
+                    let e = ((p + 1) * reps).min(range.end);
+                    match hits.get(&p) {
+                        Some(h) => {
+                            parts.push(h.slice((s - p * reps) as i64, e - s));
+                            cached += e - s;
+                        }
+                        None => {
+                            parts.push(self.rows_to_frame(&points, &rows[k..k + (e - s)])?);
+                            k += e - s;
+                        }
+                    }
+                    s = e;
+                }
+                concat(parts)?
+            };
             if let Some(first) = frames.first() {
                 let (want, got) = (first.get_column_names(), df.get_column_names());
                 if want != got {
@@ -531,6 +632,9 @@ impl Sweep {
             if let Some(s) = &store {
                 s.store(c, &df)?;
             }
+            if let Some(cc) = &mut cache {
+                self.keep_points(cc, &points, &range, &df, &hits, &mut partial)?;
+            }
             computed += range.len();
             done += range.len();
             frames.push(df);
@@ -541,13 +645,17 @@ impl Sweep {
                 "resumed {resumed} of {total} tasks from the checkpoint"
             ));
         }
-        if !complete {
-            let where_ = match &store {
-                Some(s) => format!("; re-run with checkpoint {} to continue", s.dir().display()),
-                None => "; give it a checkpoint folder to resume later".into(),
-            };
+        if let (Some(cc), true) = (&cache, cached > 0) {
             reporter.say(&format!(
-                "time budget reached after {done}/{total} tasks{where_}"
+                "read {cached} of {total} tasks ({} grid points) from the sweep cache {}",
+                hits.len(),
+                cc.dir().display()
+            ));
+        }
+        if !complete {
+            reporter.say(&format!(
+                "time budget reached after {done}/{total} tasks; they are {}",
+                kept(&cache)
             ));
         }
         let dir = || self.checkpoint.clone().unwrap_or_default();
@@ -611,9 +719,44 @@ impl Sweep {
             completed_tasks: done,
             total_tasks: total,
             resumed_tasks: resumed,
+            cached_tasks: cached,
             complete,
             elapsed: reporter.elapsed(),
         })
+    }
+
+    /// Stores in `cache` every grid point that `df` (the rows of the tasks `range`) completes and
+    /// that was not read from it: a point's rows may span chunks, the earlier ones wait in
+    /// `partial`.
+    fn keep_points(
+        &self,
+        cache: &mut SweepCache,
+        points: &[Point],
+        range: &Range<usize>,
+        df: &DataFrame,
+        hits: &HashMap<usize, DataFrame>,
+        partial: &mut Option<(usize, DataFrame)>,
+    ) -> Result<()> {
+        let reps = self.replicates;
+        let mut s = range.start;
+        while s < range.end {
+            let p = s / reps;
+            let e = ((p + 1) * reps).min(range.end);
+            if !hits.contains_key(&p) {
+                let rows = df.slice((s - range.start) as i64, e - s);
+                let so_far = match partial.take() {
+                    Some((q, before)) if q == p => concat(vec![before, rows])?,
+                    _ => rows,
+                };
+                if so_far.height() == reps {
+                    cache.store(&self.label, &points[p], p * reps, &so_far);
+                } else {
+                    *partial = Some((p, so_far));
+                }
+            }
+            s = e;
+        }
+        Ok(())
     }
 
     fn rows_to_frame(&self, points: &[Point], rows: &[(usize, Record)]) -> Result<DataFrame> {

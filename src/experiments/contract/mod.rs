@@ -405,6 +405,44 @@ pub trait Experiment: Default + Clone + Debug + Send + Sync + 'static {
     }
 }
 
+/// The [sweep cache](crate::sweep::cache) key of `p`'s sweep over `grid`: the experiment's name
+/// and the `Debug` text of its parameters (every member, also those no command-line flag sets),
+/// with each list parameter that the grid carries — an axis of its name holds exactly its values —
+/// cut to its first value: changing such an axis keeps the other grid points' entries, changing
+/// anything else makes a new key.
+///
+/// ```
+/// use difftheory::experiments::{contract::cache_key, gaussian_kl::GaussianKl};
+/// use difftheory::sweep::Grid;
+/// let key = |p: &GaussianKl| cache_key(p, &Grid::new().axis("d", p.d.clone()));
+/// let p = GaussianKl { d: vec![1, 2], ..Default::default() };
+/// assert_eq!(key(&p), key(&GaussianKl { d: vec![1, 2, 5], ..p.clone() }));
+/// assert_ne!(key(&p), key(&GaussianKl { n_samples: vec![7], ..p.clone() }));
+/// ```
+pub fn cache_key<E: Experiment>(p: &E, grid: &crate::sweep::Grid) -> String {
+    let mut masked = p.clone();
+    for f in E::fields() {
+        let shown = f.show(p);
+        let carried = f.list
+            && grid.axes().iter().any(|a| {
+                let values: Vec<String> = a.values.iter().map(|v| v.to_string()).collect();
+                a.name == f.name && values.join(",") == shown
+            });
+        if carried {
+            if let Some(first) = grid
+                .axes()
+                .iter()
+                .find(|a| a.name == f.name)
+                .and_then(|a| a.values.first())
+            {
+                // a value the field itself showed: it parses back
+                let _ = f.set(&mut masked, &first.to_string());
+            }
+        }
+    }
+    format!("experiment {}: {masked:?}", E::NAME)
+}
+
 /// Checks every field of `p` against its bounds.
 pub fn check_fields<E: Experiment>(p: &E) -> Result<()> {
     E::fields().iter().try_for_each(|f| f.check(p))
