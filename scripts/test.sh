@@ -6,6 +6,8 @@
 #      scripts/slurm.sh), and a run whose disk fills up (tests/full_disk.sh, on a small tmpfs),
 #   4. the notebook-runner tests (deliberately broken notebooks must fail, a clean one pass, its
 #      page render its formulas offline) and Interrupt during a sweep in the project's kernel,
+#   4b. JupyterLab (scripts/lab.sh) driven in Debian's Chromium through Playwright: the tour run
+#      with Run All, its tables and charts in the DOM, a progress line streamed, Interrupt pressed,
 #   5. every notebook in notebooks/ executed headlessly on the project's kernel at the small size,
 #      failing on any cell error; the executed notebooks and HTML reports land in reports/,
 #   6. every report page opened in headless Chromium offline: formulas typeset, charts drawn.
@@ -60,6 +62,12 @@ bash tests/full_disk.sh "${CARGO_TARGET_DIR:-target}/debug/difftheory"
 stamp "notebook runner and kernel tests"
 # tests/test_kernel_interrupt.py: Interrupt during a sweep in the project's kernel (about 30 s)
 "$DT_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_notebook_runner.py tests/test_kernel_interrupt.py
+
+stamp "jupyterlab in chromium"
+# tests/test_lab_browser.py, about 2 min with the kernel cache the runner tests warmed: JupyterLab
+# started by scripts/lab.sh on a copy of the tour, driven in headless Chromium (Playwright, pointed
+# at Debian's chromium); screenshots in reports/lab-*.png.
+"$DT_VENV/bin/python" -m pytest -q -s -p no:cacheprovider tests/test_lab_browser.py
 
 stamp "notebooks (size small)"
 "$DT_VENV/bin/python" scripts/run_notebooks.py --size small --reports reports notebooks/*.ipynb
