@@ -246,6 +246,12 @@ def test_the_tour_runs_in_jupyterlab_in_chromium(lab):
         time.sleep(1.0)
         page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]').first.click()
         last = wait_cells_done(page, n_code + 2, timeout=120)[-1]
+        # evcxr forwards the cell process's stderr from a thread of its own: the sweep's error may
+        # reach the page just after the cell's prompt shows its number
+        deadline = time.time() + 15
+        while "interrupted:" not in last["error"] + last["stderr"] and time.time() < deadline:
+            time.sleep(0.5)
+            last = cells(page)[-1]
         shot(page, -1, "lab-interrupt.png")
         told = last["error"] + last["stderr"]
         assert "interrupted: the sweep stopped after" in told and "resumes" in told, told
