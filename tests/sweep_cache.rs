@@ -255,6 +255,30 @@ fn the_default_follows_set_default_and_clear_refuses_other_folders() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A checkpoint folder names its experiment and parameters: the same grid run with another
+/// parameter is refused, not resumed with the other run's numbers (found while reading what the
+/// fuzzing campaign of the checkpoint loader turned up).
+#[test]
+fn a_checkpoint_of_other_parameters_is_refused() {
+    let _one = serial();
+    let d = dir("ck");
+    let o = opts(4, 5, CachePolicy::Off).checkpoint(&d);
+    linear_kl::run(&kl(vec![10, 20]), &o).unwrap();
+    let other = linear_kl::LinearKl {
+        sampler: difftheory::linear::Sampler::Raw,
+        ..kl(vec![10, 20])
+    };
+    let err = linear_kl::run(&other, &o).unwrap_err().to_string();
+    assert!(
+        err.contains(&d.display().to_string()) && err.contains("holds a different sweep"),
+        "{err}"
+    );
+    // the same parameters resume
+    let again = linear_kl::run(&kl(vec![10, 20]), &o).unwrap();
+    assert_eq!(again.summary.height(), 2);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn an_unwritable_cache_folder_is_reported_and_the_sweep_goes_on() {
     let _one = serial();

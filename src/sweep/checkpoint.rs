@@ -66,8 +66,8 @@ impl Checkpoint {
             return Err(Error::Checkpoint {
                 path: dir.to_path_buf(),
                 reason:
-                    "it holds a different sweep (grid, replicates, seed or chunk size differ); \
-                         choose a new folder or delete this one"
+                    "it holds a different sweep (experiment, parameters, grid, replicates, seed or \
+                     chunk size differ); choose a new folder or delete this one"
                         .into(),
             });
         }

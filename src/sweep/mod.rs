@@ -314,14 +314,20 @@ impl Sweep {
                 serde_json::json!({ "name": a.name, "values": vals })
             })
             .collect();
-        serde_json::json!({
+        let mut m = serde_json::json!({
             "format": "difftheory-sweep-checkpoint/1",
             "crate_version": env!("CARGO_PKG_VERSION"),
             "axes": axes,
             "replicates": self.replicates,
             "base_seed": self.base_seed,
             "chunk_size": self.effective_chunk_size(),
-        })
+        });
+        // an experiment's sweep names its experiment and parameters: a folder of another
+        // experiment, or of the same one with other parameters, is refused, not resumed
+        if let Some(key) = &self.cache_key {
+            m["key"] = serde_json::json!(key);
+        }
+        m
     }
 
     /// The rows of each grid point in `result.frame` (a result of this sweep), in grid order:
