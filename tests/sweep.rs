@@ -388,3 +388,42 @@ fn a_merge_names_the_missing_chunks_and_shards_are_checked() {
     assert!(e.contains("expected i/N with 0 <= i < N"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A chunk whose checksum file was written for it (by hand: the crate never writes one for bytes it
+/// did not write) but whose Parquet page header claims 2⁶⁰ values is refused by name, not decoded:
+/// the coverage-guided campaign (scripts/fuzz.sh, target checkpoint) found it aborting the process
+/// on a 2 EB allocation. Cost: < 1 s.
+#[test]
+fn a_chunk_with_a_forged_checksum_and_a_lying_page_header_is_refused() {
+    let dir = std::env::temp_dir().join(format!("difftheory-forged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sweep = Sweep::new(grid())
+        .replicates(2)
+        .chunk_size(4)
+        .progress(Progress::Off)
+        .checkpoint(&dir);
+    sweep.run(task).unwrap();
+    let bad = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/corpus/tables/page-claims-2e60-values.parquet"),
+    )
+    .unwrap();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in &bad {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let chunk = dir.join("chunk-000000.parquet");
+    std::fs::write(&chunk, &bad).unwrap();
+    std::fs::write(
+        dir.join("chunk-000000.parquet.sum"),
+        format!("fnv1a64:{h:016x}:{}\n", bad.len()),
+    )
+    .unwrap();
+    let err = sweep.run(task).unwrap_err().to_string();
+    assert!(
+        err.contains(&chunk.display().to_string()) && err.contains("delete this file"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -124,7 +124,7 @@ pub const PARQUET_MAX_EXPANSION: usize = 64;
 /// Refuses a Parquet file whose footer declares more decoded data than
 /// [`PARQUET_MAX_EXPANSION`] allows for its size (rows × columns × 8 bytes, or the column chunks'
 /// uncompressed sizes, whichever is larger).
-fn check_parquet_footer(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn check_parquet_footer(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
     let meta = guarded(path, "Parquet table", || reader.get_metadata().cloned())?;
     let columns = meta.schema_descr.columns().len().max(1);
