@@ -39,3 +39,23 @@ pub fn check<T>(what: &str, named: &[&Path], out: difftheory::Result<T>) {
         );
     }
 }
+
+/// A model folder of this target holding the repository files `fixtures` (`(name, path)`, written
+/// once) and `data` as `replaced`: `(folder, the replaced file)`.
+pub fn model_folder(
+    target: &str,
+    fixtures: &[(&str, &str)],
+    replaced: &str,
+    data: &[u8],
+) -> (PathBuf, PathBuf) {
+    let dir = scratch(target).join("model");
+    for (name, rel) in fixtures {
+        if !dir.join(name).exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(name), fixture(rel)).unwrap();
+        }
+    }
+    let file = dir.join(replaced);
+    std::fs::write(&file, data).unwrap();
+    (dir, file)
+}

@@ -9,22 +9,21 @@ use difftheory::unet::UNet2DModel;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let dir = common::scratch("model_config").join("model");
-    if !dir.join("diffusion_pytorch_model.safetensors").exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("diffusion_pytorch_model.safetensors"),
-            common::fixture("tests/fixtures/unet/plain/diffusion_pytorch_model.safetensors"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("scheduler_config.json"),
-            common::fixture("data/ddpm-digits/scheduler_config.json"),
-        )
-        .unwrap();
-    }
-    let file = dir.join("config.json");
-    std::fs::write(&file, data).unwrap();
+    let (dir, file) = common::model_folder(
+        "model_config",
+        &[
+            (
+                "diffusion_pytorch_model.safetensors",
+                "tests/fixtures/unet/plain/diffusion_pytorch_model.safetensors",
+            ),
+            (
+                "scheduler_config.json",
+                "data/ddpm-digits/scheduler_config.json",
+            ),
+        ],
+        "config.json",
+        data,
+    );
     common::check(
         "UNet2DModel::from_dir",
         &[&file, &dir],
