@@ -172,7 +172,7 @@ def lab(tmp_path):
     try:
         wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", proc, tmp_path / "lab.log")
         yield {"url": f"http://127.0.0.1:{port}/lab/tree/00_tour.ipynb?token={token}",
-               "chromium": chromium, "log": tmp_path / "lab.log"}
+               "chromium": chromium}
     finally:
         # stopped by its process group's id: the server, its kernels and their compilers
         try:

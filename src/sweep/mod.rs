@@ -438,17 +438,6 @@ impl Sweep {
             }),
             _ => None,
         };
-        // where finished work is kept, for the messages of a stopped sweep
-        let kept = |cache: &Option<SweepCache>| {
-            match (&store, cache) {
-            (Some(s), _) => format!("kept in {} and the same call resumes from there", s.dir().display()),
-            (None, Some(c)) => format!(
-                "kept, whole grid points, in the sweep cache {} and the same call reads them back",
-                c.dir().display()
-            ),
-            (None, None) => "not kept: give the sweep a checkpoint folder (RunOptions::checkpoint, --checkpoint) to resume".into(),
-        }
-        };
         // the rows of the grid points found in the cache, the points looked up, the rows so far of
         // the computed point that spans chunks (stored when whole)
         let mut hits: HashMap<usize, DataFrame> = HashMap::new();
@@ -521,7 +510,7 @@ impl Sweep {
                 return Err(Error::Interrupted {
                     finished: done,
                     total,
-                    hint: format!("; they are {}", kept(&cache)),
+                    hint: format!("; they are {}", kept(&store, &cache)),
                 });
             }
             if let Some(budget) = self.time_budget {
@@ -583,8 +572,10 @@ impl Sweep {
                 match r {
                     Ok(rec) => rows.push((i, rec)),
                     Err(e) => {
-                        let hint =
-                            format!("; the {done} tasks finished before it are {}", kept(&cache));
+                        let hint = format!(
+                            "; the {done} tasks finished before it are {}",
+                            kept(&store, &cache)
+                        );
                         let point = format!(
                             "{}, replicate={}",
                             points[i / self.replicates],
@@ -661,7 +652,7 @@ impl Sweep {
         if !complete {
             reporter.say(&format!(
                 "time budget reached after {done}/{total} tasks; they are {}",
-                kept(&cache)
+                kept(&store, &cache)
             ));
         }
         let dir = || self.checkpoint.clone().unwrap_or_default();
@@ -730,7 +721,6 @@ impl Sweep {
             elapsed: reporter.elapsed(),
         })
     }
-
     /// Stores in `cache` every grid point that `df` (the rows of the tasks `range`) completes and
     /// that was not read from it: a point's rows may span chunks, the earlier ones wait in
     /// `partial`.
@@ -822,5 +812,23 @@ impl Sweep {
         let records: Vec<&Record> = rows.iter().map(|(_, r)| r).collect();
         cols.extend(record_columns(&names, &records)?);
         Ok(DataFrame::new(rows.len(), cols)?)
+    }
+}
+
+/// Where a stopped sweep's finished work is kept, for its messages: "kept in DIR and …" or "not
+/// kept: …".
+fn kept(store: &Option<Checkpoint>, cache: &Option<SweepCache>) -> String {
+    match (store, cache) {
+        (Some(s), _) => format!(
+            "kept in {} and the same call resumes from there",
+            s.dir().display()
+        ),
+        (None, Some(c)) => format!(
+            "kept, whole grid points, in the sweep cache {} and the same call reads them back",
+            c.dir().display()
+        ),
+        (None, None) => "not kept: give the sweep a checkpoint folder (RunOptions::checkpoint, \
+                         --checkpoint) to resume"
+            .into(),
     }
 }

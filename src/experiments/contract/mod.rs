@@ -421,22 +421,16 @@ pub trait Experiment: Default + Clone + Debug + Send + Sync + 'static {
 /// ```
 pub fn cache_key<E: Experiment>(p: &E, grid: &crate::sweep::Grid) -> String {
     let mut masked = p.clone();
-    for f in E::fields() {
-        let shown = f.show(p);
-        let carried = f.list
-            && grid.axes().iter().any(|a| {
-                let values: Vec<String> = a.values.iter().map(|v| v.to_string()).collect();
-                a.name == f.name && values.join(",") == shown
-            });
-        if carried {
-            if let Some(first) = grid
-                .axes()
-                .iter()
-                .find(|a| a.name == f.name)
-                .and_then(|a| a.values.first())
-            {
+    for f in E::fields().iter().filter(|f| f.list) {
+        // axis names are unique in a grid (Grid::validate)
+        let Some(axis) = grid.axes().iter().find(|a| a.name == f.name) else {
+            continue;
+        };
+        let values: Vec<String> = axis.values.iter().map(ToString::to_string).collect();
+        if values.join(",") == f.show(p) {
+            if let Some(first) = values.first() {
                 // a value the field itself showed: it parses back
-                let _ = f.set(&mut masked, &first.to_string());
+                let _ = f.set(&mut masked, first);
             }
         }
     }
