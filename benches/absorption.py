@@ -18,10 +18,14 @@ Rust 246 000-250 000 paths/s per core, numpy 31 000-38 000 paths/s.
 import argparse
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import write_row  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +53,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--paths", default="10000,1000000")
     ap.add_argument("--steps", type=int, default=99)
+    ap.add_argument("--json", help="append one result row per path count to this JSON-lines file (benches/all.py)")
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     exe = ROOT / "target" / "release" / "difftheory"
@@ -76,6 +81,8 @@ def main():
         compute = max(rust - startup, 1e-9)
         print(f"{paths:>9} {rust:>8.2f} {npy:>8.2f} {npy / rust:>6.1f}x {npy / compute:>6.1f}x {paths / compute / cores:>19,.0f} {paths / npy:>14,.0f}"
               f"   max |freq rust − freq numpy| = {np.abs(rust_freq - freq).max():.4f}")
+        write_row(args.json, {"bench": "absorption", "work": f"absorption {paths} paths x {args.steps} steps",
+                              "rust_s": rust, "ref_s": npy, "ref": "numpy (1 thread: element-wise)"})
 
 
 if __name__ == "__main__":

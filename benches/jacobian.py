@@ -35,12 +35,15 @@ import argparse
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import write_row  # noqa: E402
 import torch  # noqa: E402
 from diffusers import DDPMScheduler, UNet2DModel  # noqa: E402
 from diffusers.models.attention_processor import AttnProcessor  # noqa: E402
@@ -102,6 +105,7 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--no-full", action="store_true", help="skip the full Jacobian (3072 VJPs: minutes)")
+    ap.add_argument("--json", help="append the result row to this JSON-lines file (benches/all.py)")
     args = ap.parse_args()
     exe = os.environ.get("DIFFTHEORY_EXE", args.exe)
     tmp = Path(tempfile.mkdtemp(prefix="jacobian-bench-"))
@@ -146,6 +150,8 @@ def main():
         print(f"full Jacobian + SVD (rust): {full:.1f} s; ratio iteration/full {rs / full:.3f} "
               f"(the iteration is {full / rs:.1f}x faster)")
     print(f"load at the end {os.getloadavg()[0]:.1f}")
+    write_row(args.json, {"bench": "jacobian top-k", "work": f"U-Net Jacobian top {args.k}, {args.iters} iterations",
+                          "rust_s": rs, "ref_s": py, "ref": f"torch.func {torch.__version__}"})
 
 
 if __name__ == "__main__":

@@ -141,12 +141,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import linear_kl_numpy as ref  # noqa: E402
-
-
-def clock_ghz():
-    text = Path("/proc/cpuinfo").read_text()
-    mhz = [float(m) for m in re.findall(r"cpu MHz\s*:\s*([\d.]+)", text)]
-    return max(mhz) / 1000.0 if mhz else float("nan")
+from machine import clock_ghz, dgemm_rate, simd_flops_per_cycle, write_row  # noqa: E402
 
 
 INV_BLOCK = 32  # src/linear/distances.rs: the column block of the blocked L^-1
@@ -178,36 +173,6 @@ def reduced_flops(d, counts):
     return counts["trials"] * 2 * d**3 + counts["sym"] * d**3 / 3 + counts["lu"] * 2 * d**3 / 3
 
 
-def simd_flops_per_cycle():
-    """f64 flops per cycle and core: 2 FMA units x lanes x 2, AVX-512 where the CPU has it; AMD's
-    first Zen generation (family 0x17, models below 0x30) splits 256-bit operations over 128-bit
-    units, so it does half of AVX2's."""
-    text = Path("/proc/cpuinfo").read_text()
-    if re.search(r"\bavx512f\b", text):
-        return 32, "AVX-512"
-    fam = re.search(r"cpu family\s*:\s*(\d+)", text)
-    model = re.search(r"model\s*:\s*(\d+)", text)
-    if "AuthenticAMD" in text and fam and model and int(fam.group(1)) == 0x17 and int(model.group(1)) < 0x30:
-        return 8, "AVX2 on Zen 1 (128-bit FMA units)"
-    return 16, "AVX2"
-
-
-def dgemm_rate(size=3000, rounds=3):
-    """GFLOP/s of numpy's threaded DGEMM on two size×size matrices, best of `rounds`: the flop
-    limit this machine reaches in practice (the nominal clock understates it: the cores boost)."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(rounds))
-    return 2 * size**3 / best / 1e9
-
-
-def _timed(f):
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--d", type=int, default=100)
@@ -218,6 +183,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each side; medians reported")
     ap.add_argument("--numpy-trials", type=int, default=None,
                     help="trials per point on the numpy side (default: --trials); time is scaled")
+    ap.add_argument("--json", help="append one result row per sampler to this JSON-lines file (benches/all.py)")
     a = ap.parse_args()
     ns = [int(x) for x in a.n.split(",")]
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -257,13 +223,18 @@ def main():
               f"{npy_cpu / rust_cpu:5.1f}x CPU{scaled}")
         for n, rk, nk in zip(ns, rust_kl, np_kl):
             print(f"    n = {n:5d}: KL rust {rk:.4f}, numpy {nk:.4f}")
-        results.append((sampler, gflops))
+        results.append((sampler, gflops, total_flops / 1e9, rust, npy))
     # measured last: OpenBLAS's threads keep spinning for a while after a DGEMM and would slow
     # whatever runs next
     limit = dgemm_rate()
     print(f"\nmeasured flop limit: numpy DGEMM 3000x3000 on all cores {limit:.1f} GFLOP/s")
-    for sampler, gflops in results:
+    for sampler, gflops, gflop, rust, npy in results:
         print(f"  [{sampler}] rust {gflops:.1f} GFLOP/s: {limit / gflops:.1f}x below it")
+        write_row(a.json, {
+            "bench": f"linear_kl [{sampler}]", "work": f"linear-kl d={a.d} n={a.n} x{a.trials}, {gflop:.1f} GFLOP",
+            "rust_s": rust, "ref_s": npy, "ref": "numpy", "gflop": gflop, "limit_gflops": limit,
+            "rust_fraction": gflops / limit, "ref_fraction": gflop / npy / limit,
+        })
 
 
 def run_rust(exe, a, lam, sampler):

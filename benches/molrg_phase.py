@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import molrg_phase_numpy as ref  # noqa: E402
+from machine import write_row  # noqa: E402
 
 
 def span(text):
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--numpy-trials", type=int, default=2)
     ap.add_argument("--runs", default="pca:1,sgd:1,clustering:2,sgd:2")
+    ap.add_argument("--json", help="append one result row per run to this JSON-lines file (benches/all.py)")
     a = ap.parse_args()
     dims, samples = span(a.dims), span(a.samples)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -104,6 +106,9 @@ def main():
               f"numpy {npy:8.1f} s wall ({npy_cpu:7.1f} s CPU, scaled x{scale:g})")
         print(f"  ratio numpy/rust: {npy / rust:6.1f}x wall, {npy_cpu / rust_cpu:6.1f}x CPU;  "
               f"mean |success-rate difference| over {len(diffs)} cells: {sum(diffs) / len(diffs):.3f}")
+        write_row(a.json, {"bench": f"molrg_phase [{solver}, K={k}]",
+                           "work": f"molrg-phase D={a.ambient} d={a.dims} N={a.samples} x{a.trials}",
+                           "rust_s": rust, "ref_s": npy, "ref": f"numpy (x{scale:g} scaled)"})
     print(f"\nwhole grid: rust {tot_r:.1f} s, numpy {tot_n:.1f} s (scaled): {tot_n / tot_r:.1f}x")
 
 

@@ -29,12 +29,15 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import write_row  # noqa: E402
 import torch  # noqa: E402
 from diffusers import DDIMScheduler, UNet2DModel  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
@@ -77,6 +80,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--json", help="append the result rows to this JSON-lines file (benches/all.py)")
     args = ap.parse_args()
     exe = os.environ.get("DIFFTHEORY_EXE", args.exe)
     tmp = Path(tempfile.mkdtemp(prefix="unet-bench-"))
@@ -108,6 +112,11 @@ def main():
     print(f"forward pass:      rust {f_rs * 1e3:.1f} ms, pytorch {f_py * 1e3:.1f} ms, ratio {f_rs / f_py:.3f}"
           f" (max |rust - pytorch| = {diff:.1e})")
     print(f"ddim {args.steps} steps:     rust {d_rs:.2f} s, pytorch {d_py:.2f} s, ratio {d_rs / d_py:.3f}")
+    ref = f"pytorch {torch.__version__}, {torch.get_num_threads()} threads"
+    write_row(args.json, {"bench": "unet forward", "work": "cifar10-32 U-Net, batch 1 (best of rounds)",
+                          "rust_s": f_rs, "ref_s": f_py, "ref": ref})
+    write_row(args.json, {"bench": "unet ddim", "work": f"DDIM {args.steps} steps, batch 1",
+                          "rust_s": d_rs, "ref_s": d_py, "ref": ref})
 
 
 if __name__ == "__main__":

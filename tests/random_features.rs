@@ -75,6 +75,45 @@ fn closed_form_gradient_flow_equals_many_small_gradient_steps() {
     }
 }
 
+/// Cost: about 10 ms. The whole τ grid's readouts from one GEMM equal [`GradientFlow::readout`]
+/// at each τ, from a nonzero start too, and a negative τ is refused by name.
+#[test]
+fn readouts_of_a_tau_grid_from_one_gemm_equal_the_readout_at_each_tau() {
+    let (_, eq) = small_problem(DsmTarget::Denoising);
+    let (d, m) = (eq.r.nrows(), eq.g.nrows());
+    let a0: Vec<f64> = (0..d * m)
+        .map(|k| ((k * 5 % 11) as f64 - 5.0) / 5.0)
+        .collect();
+    let taus = [0.0, 0.3, 7.0, 1e4];
+    for flow in [
+        GradientFlow::new(&eq).unwrap(),
+        GradientFlow::with_start(&eq, &a0).unwrap(),
+    ] {
+        let at = flow.readouts_transposed(&taus).unwrap();
+        assert_eq!((at.nrows(), at.ncols()), (m, d * taus.len()));
+        for (k, &tau) in taus.iter().enumerate() {
+            let a = flow.readout(tau).unwrap();
+            let scale = a.iter().fold(1e-300f64, |s, v| s.max(v.abs()));
+            for i in 0..d {
+                for j in 0..m {
+                    let e = (at[(j, k * d + i)] - a[i * m + j]).abs();
+                    assert!(
+                        e <= 1e-12 * scale,
+                        "τ = {tau}, A[{i}, {j}]: {} vs {}",
+                        at[(j, k * d + i)],
+                        a[i * m + j]
+                    );
+                }
+            }
+        }
+    }
+    let err = GradientFlow::new(&eq)
+        .unwrap()
+        .readouts_transposed(&[1.0, -2.0])
+        .unwrap_err();
+    assert!(err.to_string().contains("tau"), "{err}");
+}
+
 #[test]
 fn long_training_reaches_a_stationary_point_of_the_loss() {
     let (_, eq) = small_problem(DsmTarget::Denoising);

@@ -14,6 +14,8 @@
 //! one row per (grid point, replicate, `τ`) with columns `d, n, features, mode_distance, replicate,
 //! seed, tau, gap`.
 
+use std::time::{Duration, Instant};
+
 use polars::prelude::DataFrame;
 
 use super::contract::field;
@@ -22,7 +24,7 @@ use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::knn::kl_knn;
 use crate::plot::{scatter_groups, Figure, FigureSpec};
 use crate::random_features::{
-    gap_curve_direct, normal_equations, Design, DsmTarget, GradientFlow, Quadrature,
+    gap_curve_of_readouts, normal_equations, Design, DsmTarget, GradientFlow, Quadrature,
     RandomFeatures, RfScore,
 };
 use crate::rng::{rng_from_seed, task_seed, SimRng};
@@ -222,6 +224,33 @@ pub struct Trial {
     pub flow: GradientFlow,
     /// `gap(A(τ))` at each `τ` of the setting's grid.
     pub gaps: Vec<f64>,
+    /// How long each phase of [`Trial::run`] took (wall time on the trial's thread).
+    pub times: PhaseTimes,
+}
+
+/// Wall time of the phases of one [`Trial::run`], the unit `benches/rf_generalization.py` holds
+/// against each phase's flop count. A trial runs on one thread; the wide Gram updates and the
+/// population blocks also hand work to idle rayon threads, so a phase's time is not exactly one
+/// core's.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Drawing the features and the training set, the design rows, `G = Φ̃ᵀΦ̃/m` and `R = ỸᵀΦ̃`.
+    pub design: Duration,
+    /// The eigendecomposition of `G` and `R V`.
+    pub eigen: Duration,
+    /// The readouts `A(τ)` of the whole `τ` grid (one GEMM).
+    pub readouts: Duration,
+    /// The population gap: fresh draws, their features and scores, `Φ · [A(τ)]ᵀ` per node.
+    pub gap: Duration,
+}
+
+impl std::ops::AddAssign for PhaseTimes {
+    fn add_assign(&mut self, o: Self) {
+        self.design += o.design;
+        self.eigen += o.eigen;
+        self.readouts += o.readouts;
+        self.gap += o.gap;
+    }
 }
 
 impl Trial {
@@ -237,26 +266,38 @@ impl Trial {
         setting.check()?;
         check_count_at_least("n", n, 2)?;
         let data = target(d, mode_distance)?;
+        let (design, quadrature) = (setting.design()?, setting.population_quadrature()?);
         let mut rng = rng_from_seed(seed);
+        let clock = Instant::now();
         let feats = RandomFeatures::new(d, features, &mut rng)?;
         let train: Vec<Vec<f64>> = (0..n).map(|_| data.sample(&mut rng)).collect();
-        let eq = normal_equations(&feats, &train, &setting.design()?, &mut rng)?;
+        let eq = normal_equations(&feats, &train, &design, &mut rng)?;
+        let t_design = clock.elapsed();
         let flow = GradientFlow::new(&eq)?;
-        let gaps = gap_curve_direct(
-            &flow,
+        let t_eigen = clock.elapsed();
+        let at = flow.readouts_transposed(&setting.taus)?;
+        let t_readouts = clock.elapsed();
+        let gaps = gap_curve_of_readouts(
+            at.as_ref(),
             &feats,
             &data,
-            &setting.population_quadrature()?,
+            &quadrature,
             setting.population_samples,
-            &setting.taus,
             &mut rng,
         )?;
+        let t_gap = clock.elapsed();
         Ok(Self {
             data,
             features: feats,
             train,
             flow,
             gaps,
+            times: PhaseTimes {
+                design: t_design,
+                eigen: t_eigen - t_design,
+                readouts: t_readouts - t_eigen,
+                gap: t_gap - t_readouts,
+            },
         })
     }
 

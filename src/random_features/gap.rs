@@ -160,16 +160,32 @@ pub fn gap_curve_direct<P: Posterior + ?Sized>(
             format!("expected a readout of d × m = {d} × {m}, as the features"),
         ));
     }
-    // readouts A(τ) side by side, transposed: column τ d + i is row i of A(τ)
-    let mut at = Mat::<f64>::zeros(m, d * taus.len());
-    for (k, &tau) in taus.iter().enumerate() {
-        let a = flow.readout(tau)?;
-        for i in 0..d {
-            at.col_as_slice_mut(k * d + i)
-                .copy_from_slice(&a[i * m..(i + 1) * m]);
-        }
+    let at = flow.readouts_transposed(taus)?;
+    gap_curve_of_readouts(at.as_ref(), features, data, quadrature, samples, rng)
+}
+
+/// The second half of [`gap_curve_direct`]: the gap of every readout of `at` (`m × d·T`, column
+/// `k d + i` row `i` of the `k`-th readout, as [`GradientFlow::readouts_transposed`] gives them) on
+/// fresh population draws: per node, the features of the draws and one GEMM `Φ · at`.
+pub fn gap_curve_of_readouts<P: Posterior + ?Sized>(
+    at: MatRef<'_, f64>,
+    features: &RandomFeatures,
+    data: &P,
+    quadrature: &Quadrature,
+    samples: usize,
+    rng: &mut SimRng,
+) -> Result<Vec<f64>> {
+    check_count_at_least("population samples", samples, 2)?;
+    let (d, m) = (features.dim(), features.count());
+    if at.nrows() != m || at.ncols() % d != 0 {
+        return Err(Error::invalid(
+            "readouts",
+            format!("{} × {}", at.nrows(), at.ncols()),
+            format!("expected m × (d · times) with m = {m}, d = {d}, as the features"),
+        ));
     }
-    let mut gaps = vec![0.0; taus.len()];
+    let count = at.ncols() / d;
+    let mut gaps = vec![0.0; count];
     let block = DIRECT_BLOCK.min(samples);
     let (mut xs, mut sc) = (vec![0.0; samples * d], vec![0.0; samples * d]);
     for (&t, &w) in quadrature.times.iter().zip(&quadrature.weights) {
@@ -187,7 +203,7 @@ pub fn gap_curve_direct<P: Posterior + ?Sized>(
                 || {
                     (
                         Mat::<f64>::zeros(block, m),
-                        Mat::<f64>::zeros(block, d * taus.len()),
+                        Mat::<f64>::zeros(block, d * count),
                     )
                 },
                 |(phi, fitted), (xb, sb)| {
@@ -199,11 +215,11 @@ pub fn gap_curve_direct<P: Posterior + ?Sized>(
                         fit.rb_mut(),
                         Accum::Replace,
                         p.rb(),
-                        &at,
+                        at,
                         1.0 / m as f64,
                         Par::Seq,
                     );
-                    (0..taus.len())
+                    (0..count)
                         .map(|k| {
                             let mut sum = 0.0;
                             for i in 0..d {

@@ -43,7 +43,10 @@ pub mod gap;
 pub mod model;
 pub mod training;
 
-pub use gap::{gap_curve_direct, gap_mc, population_moments, GapCurve, PopulationMoments};
+pub use gap::{
+    gap_curve_direct, gap_curve_of_readouts, gap_mc, population_moments, GapCurve,
+    PopulationMoments,
+};
 pub use model::{time_embedding, RandomFeatures, RfScore, EMBED_DIM};
 pub use training::{
     flow_factor, gradient_descent, normal_equations, Design, DsmTarget, GradientFlow,

@@ -386,6 +386,39 @@ impl GradientFlow {
         );
         Ok(readout_vec(&a))
     }
+
+    /// The readouts of a whole grid of training times side by side, transposed: column `k d + i`
+    /// of the `m × (d · len(taus))` result is row `i` of `A(τ_k)` (what [`Self::readout`] returns
+    /// for `τ_k`, up to rounding). One GEMM `V [B(τ₁); …; B(τ_T)]ᵀ`, `2 d T m²` flops, instead of
+    /// `T` products of a `d × m` matrix, which are too thin for the GEMM kernels.
+    /// (`tests/random_features.rs` holds it against [`Self::readout`].)
+    pub fn readouts_transposed(&self, taus: &[f64]) -> Result<Mat<f64>> {
+        let (d, m) = (self.rv.nrows(), self.rv.ncols());
+        for &tau in taus {
+            check_finite_at_least("tau", tau, 0.0, false)?;
+        }
+        // [B(τ₁); …]ᵀ: column k d + i is row i of B(τ_k)
+        let mut bt = Mat::<f64>::zeros(m, d * taus.len());
+        for (k, &tau) in taus.iter().enumerate() {
+            for l in 0..m {
+                let lambda = self.eigenvalues[l].max(0.0);
+                let (decay, grow) = ((-lambda * tau).exp(), flow_factor(lambda, tau));
+                for i in 0..d {
+                    bt[(l, k * d + i)] = self.b0[(i, l)] * decay + self.rv[(i, l)] * grow;
+                }
+            }
+        }
+        let mut at = Mat::<f64>::zeros(m, d * taus.len());
+        matmul(
+            &mut at,
+            Accum::Replace,
+            &self.eigenvectors,
+            &bt,
+            1.0,
+            Par::Seq,
+        );
+        Ok(at)
+    }
 }
 
 /// `steps` steps of gradient descent `A ← A + η (R − A G)` from `a0` (row-major d × m); after `k`
