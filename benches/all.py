@@ -35,7 +35,9 @@ import machine  # noqa: E402
 BENCHES = [
     ("rf_generalization", "rf_generalization.py", [], False),
     ("linear_kl", "linear_kl.py", ["--trials", "1000", "--numpy-trials", "100", "--repeats", "1"], False),
-    ("molrg_phase", "molrg_phase.py", ["--trials", "20", "--numpy-trials", "2", "--runs", "pca:1,clustering:2,sgd:2"], False),
+    # SGD at K = 2 is left out: its numpy side alone runs about 5 minutes (rust 195 s, numpy 2952 s
+    # scaled from 2 of 20 instances, on 2 cores); `molrg_phase.py` runs it by default
+    ("molrg_phase", "molrg_phase.py", ["--trials", "20", "--numpy-trials", "2", "--runs", "pca:1,clustering:2"], False),
     ("absorption", "absorption.py", ["--paths", "100000"], False),
     ("kernel_start", "kernel_start.py", ["--runs", "2"], False),
     ("unet", "unet.py", ["--rounds", "2", "--exe", str(ROOT / "target" / "release" / "difftheory")], True),
