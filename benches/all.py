@@ -63,6 +63,8 @@ def main():
     rows_file = Path(tempfile.mkdtemp(prefix="benches-")) / "rows.jsonl"
     skipped, failed = [], []
     t_all = time.perf_counter()
+    logs = ROOT / "target" / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
     if args.torch_python and (only is None or only & {"unet", "jacobian"}):
         # the torch benches run the release CLI with the torch feature
         subprocess.run(["cargo", "build", "--release", "--features", "torch", "--quiet"], cwd=ROOT, check=True)
@@ -78,9 +80,7 @@ def main():
         t = time.perf_counter()
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         print(f"[all] {name}: {time.perf_counter() - t:.0f} s, exit {res.returncode}", flush=True)
-        log = HERE.parent / "target" / "bench-logs"
-        log.mkdir(parents=True, exist_ok=True)
-        (log / f"{name}.log").write_text(res.stdout + res.stderr)
+        (logs / f"{name}.log").write_text(res.stdout + res.stderr)
         if res.returncode != 0:
             failed.append(f"{name}: exit {res.returncode}, last lines: {res.stderr.strip().splitlines()[-3:]}")
     time.sleep(2.0)
@@ -90,7 +90,7 @@ def main():
     print(f"\nmachine: {machine.describe_line(info)}")
     print(f"limit: numpy DGEMM 3000×3000 on all cores {limit:.1f} GFLOP/s; load average "
           f"{info['load'][0]:.2f} before, {load_after[0]:.2f} after; {time.perf_counter() - t_all:.0f} s in all")
-    print(f"bench logs: {ROOT / 'target' / 'bench-logs'}/")
+    print(f"bench logs: {logs}/")
     head = (f"{'bench':<30} {'work':<48} {'rust s':>8} {'ref s':>8} {'ref/rust':>8} {'GFLOP':>7} "
             f"{'rust/limit':>10} {'ref/limit':>9}  reference")
     print(head)

@@ -400,11 +400,10 @@ impl GradientFlow {
         // [B(τ₁); …]ᵀ: column k d + i is row i of B(τ_k)
         let mut bt = Mat::<f64>::zeros(m, d * taus.len());
         for (k, &tau) in taus.iter().enumerate() {
-            for l in 0..m {
-                let lambda = self.eigenvalues[l].max(0.0);
-                let (decay, grow) = ((-lambda * tau).exp(), flow_factor(lambda, tau));
-                for i in 0..d {
-                    bt[(l, k * d + i)] = self.b0[(i, l)] * decay + self.rv[(i, l)] * grow;
+            let b = self.eigen_readout(tau);
+            for i in 0..d {
+                for l in 0..m {
+                    bt[(l, k * d + i)] = b[(i, l)];
                 }
             }
         }
