@@ -176,3 +176,37 @@ fn molrg_gl_columns_and_memorization() {
         "the learned low-rank denoiser does not: {learned}"
     );
 }
+
+#[test]
+fn noise_moves_the_crossing_to_the_noise_prediction() {
+    // library call: PCA at ambient 48, d = 2 and 4, N_k = 1 … 32, 20 instances per cell (seed 4).
+    // Noiseless, half success is first reached exactly at N_k = d; with σ_ξ = 0.05 it is reached
+    // near d + 1 + σ²(48 − d)/0.1² (about 14.5 and 16): within a quarter of it. Cost: under a second.
+    use difftheory::experiments::molrg_phase::{self, MolrgPhase};
+    use difftheory::experiments::RunOptions;
+    use difftheory::molrg::{noisy_crossing, SUCCESS_THRESHOLD};
+    use difftheory::sweep::{f64_column, Progress};
+    let at = |noise: f64| {
+        let out = molrg_phase::run(
+            &MolrgPhase {
+                subspace_dim: vec![2, 4],
+                samples: (1..=32).collect(),
+                noise,
+                ..Default::default()
+            },
+            &RunOptions::new(20, 4).progress(Progress::Off),
+        )
+        .unwrap();
+        let t = molrg_phase::transition(&out.summary).unwrap();
+        assert_eq!(f64_column(&t, "subspace_dim").unwrap(), vec![2.0, 4.0]);
+        f64_column(&t, "samples_at_half").unwrap()
+    };
+    assert_eq!(at(0.0), vec![2.0, 4.0]);
+    for (n, d) in at(0.05).into_iter().zip([2, 4]) {
+        let predicted = noisy_crossing(48, d, 0.05, SUCCESS_THRESHOLD);
+        assert!(
+            (n - predicted).abs() <= 0.25 * predicted,
+            "d {d}: crossing at N_k = {n}, predicted {predicted}"
+        );
+    }
+}

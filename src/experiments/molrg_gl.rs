@@ -158,33 +158,9 @@ pub fn run(p: &MolrgGl, opts: &RunOptions) -> Result<ExperimentOutput> {
         let fresh = truth.sample(p.generated, &mut rng).points;
         let gl_l = gl_score(&gen_learned, &fresh, &train)?;
         let gl_e = gl_score(&gen_empirical, &fresh, &train)?;
-        let mut off = 0.0;
-        for j in 0..p.generated {
-            let y = gen_learned.col_as_slice(j);
-            let norm: f64 = y.iter().map(|v| v * v).sum();
-            let on = truth
-                .components()
-                .iter()
-                .map(|c| {
-                    (0..c.dim())
-                        .map(|a| {
-                            c.basis
-                                .col_as_slice(a)
-                                .iter()
-                                .zip(y)
-                                .map(|(u, v)| u * v)
-                                .sum::<f64>()
-                                .powi(2)
-                        })
-                        .sum::<f64>()
-                })
-                .fold(0.0, f64::max);
-            off += if norm > 0.0 {
-                (norm - on).max(0.0) / norm
-            } else {
-                0.0
-            };
-        }
+        let off: f64 = (0..p.generated)
+            .map(|j| truth.off_support(gen_learned.col_as_slice(j)))
+            .sum();
         Ok(Record::new()
             .with("gl_learned", gl_l.score)
             .with("gl_empirical", gl_e.score)

@@ -7,7 +7,9 @@
 //! ([`crate::molrg::SUCCESS_THRESHOLD`]). The theorems put the transition at `N_k = d`.
 //!
 //! Summary columns: `ambient, components, subspace_dim, samples, trials, solver, success_rate,
-//! mean_error`. Raw columns: the axes, `replicate, seed, error, success, captured`.
+//! mean_error`. Raw columns: the axes, `replicate, seed, error, success, captured`. With noise
+//! (`noise` = σ_ξ > 0) the points no longer lie on the subspaces and the crossing moves above
+//! `N_k = d`; [`transition`] reads where each (solver, d) crosses half success.
 
 use super::contract::field;
 use super::{Experiment, ExperimentOutput, Field, RunOptions};
@@ -205,4 +207,39 @@ pub fn figure(summary: &polars::prelude::DataFrame, solver: &str) -> Result<Figu
         Some((&line, &line, "N_k = d")),
         &spec,
     )
+}
+
+/// Where each (solver, d) of a summary crosses half success: the smallest `N_k` of the grid with
+/// `success_rate >= 0.5` (NaN where no `N_k` of the grid reaches it), and that `N_k/d`. The
+/// theorems put it at `N_k = d` without noise. Columns: `solver, subspace_dim, samples_at_half,
+/// ratio_at_half`, in the summary's order.
+pub fn transition(summary: &polars::prelude::DataFrame) -> Result<polars::prelude::DataFrame> {
+    let solvers = crate::sweep::str_column(summary, "solver")?;
+    let dims = f64_column(summary, "subspace_dim")?;
+    let samples = f64_column(summary, "samples")?;
+    let rate = f64_column(summary, "success_rate")?;
+    let mut cells: Vec<(String, f64, f64)> = Vec::new();
+    for i in 0..summary.height() {
+        let key = (solvers[i].clone(), dims[i]);
+        let reached = if rate[i] >= 0.5 { samples[i] } else { f64::NAN };
+        match cells.iter_mut().find(|c| (c.0.as_str(), c.1) == (key.0.as_str(), key.1)) {
+            Some(c) => {
+                if reached < c.2 || (c.2.is_nan() && !reached.is_nan()) {
+                    c.2 = reached;
+                }
+            }
+            None => cells.push((key.0, key.1, reached)),
+        }
+    }
+    let rows: Vec<Record> = cells
+        .into_iter()
+        .map(|(solver, d, n)| {
+            Record::new()
+                .with("solver", solver)
+                .with("subspace_dim", d as usize)
+                .with("samples_at_half", n)
+                .with("ratio_at_half", n / d)
+        })
+        .collect();
+    records_frame(&rows)
 }

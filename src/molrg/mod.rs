@@ -26,6 +26,7 @@ pub use generalization::{gl_score, nearest_distances, GlScore};
 pub use model::{random_orthonormal, Bases, Component, LowRankMixture, MolrgParams, Sample};
 pub use posterior::{numerical_rank, singular_values, Kernel, McPosteriorMean, PosteriorMean};
 pub use training::{
-    dae_loss_mc, dae_loss_single, fit, k_subspaces, pca, projection_distance, sgd, subspace_error,
-    Fit, KSubspaces, Recovery, SgdConfig, Solver, SUCCESS_THRESHOLD,
+    dae_loss_mc, dae_loss_single, fit, k_subspaces, noisy_crossing, noisy_pca_error, pca,
+    projection_distance, sgd, subspace_error, Fit, KSubspaces, Recovery, SgdConfig, Solver,
+    SUCCESS_THRESHOLD,
 };

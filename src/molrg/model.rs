@@ -15,6 +15,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{check_count_at_least, check_finite_at_least, Error, Result};
 use crate::rng::SimRng;
+use crate::vecmath::dot;
 
 /// How the component bases are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +271,25 @@ impl LowRankMixture {
     /// `Σ_k d_k`.
     pub fn total_dim(&self) -> usize {
         self.components.iter().map(Component::dim).sum()
+    }
+
+    /// The fraction of `y`'s energy off the nearest of the subspaces:
+    /// `min_k ‖y − U_k U_kᵀ y‖² / ‖y‖²` (0 for `y = 0`); 0 on the support, 1 orthogonal to it.
+    pub fn off_support(&self, y: &[f64]) -> f64 {
+        let norm: f64 = y.iter().map(|v| v * v).sum();
+        if norm <= 0.0 {
+            return 0.0;
+        }
+        let on = self
+            .components
+            .iter()
+            .map(|c| {
+                (0..c.dim())
+                    .map(|a| dot(c.basis.col_as_slice(a), y).powi(2))
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        (norm - on).max(0.0) / norm
     }
 
     /// One draw from component `k` into `out` (length n).

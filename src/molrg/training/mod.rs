@@ -42,7 +42,9 @@ use pca::{complete_basis, push_orthogonalized};
 
 pub use k_subspaces::{k_subspaces, KSubspaces};
 pub use pca::{pca, principal_subspace};
-pub use recovery::{projection_distance, subspace_error, Recovery};
+pub use recovery::{
+    noisy_crossing, noisy_pca_error, projection_distance, subspace_error, Recovery,
+};
 pub use sgd::{dae_loss_mc, dae_loss_single, sgd, SgdConfig};
 
 /// The subspace error below which a recovery counts as a success.

@@ -110,3 +110,27 @@ pub fn subspace_error(truth: &[MatRef<'_, f64>], estimate: &[Mat<f64>]) -> Resul
         permutation,
     })
 }
+
+/// The subspace error PCA makes from `points` noisy draws of one subspace, to first order in the
+/// noise: `sqrt(σ² (n − d) / (N − d − 1))` (root mean square over instances; `n` = `ambient`, unit
+/// variance along each of the `d` basis directions, isotropic noise σ = `noise`). `None` for
+/// `N ≤ d + 1`, where the expectation is infinite or the noiseless error is not zero.
+///
+/// Derivation (docs/paper-004-low-rank-mixtures.md, "PCA with noise"): with `X = U A + Ξ`, the
+/// fitted subspace tilts by `sin Θ ≈ P⊥ Ξ Aᵀ (A Aᵀ)⁻¹`, whose squared Frobenius norm has
+/// expectation `σ² (n − d) tr E[(A Aᵀ)⁻¹] = σ² (n − d) d / (N − d − 1)` (inverse Wishart), and
+/// the error is `‖sin Θ‖_F / sqrt(d)`.
+pub fn noisy_pca_error(ambient: usize, d: usize, points: usize, noise: f64) -> Option<f64> {
+    (points > d + 1 && ambient > d)
+        .then(|| (noise * noise * (ambient - d) as f64 / (points - d - 1) as f64).sqrt())
+}
+
+/// The number of points per subspace at which [`noisy_pca_error`] falls to `threshold`:
+/// `d + 1 + σ² (n − d) / τ²`. Without noise the theorems' `N = d`; with noise it is set by σ/τ
+/// and the codimension, nearly independently of `d` once `σ² (n − d) / τ² ≫ d`.
+pub fn noisy_crossing(ambient: usize, d: usize, noise: f64, threshold: f64) -> f64 {
+    if noise == 0.0 {
+        return d as f64;
+    }
+    (d + 1) as f64 + noise * noise * ambient.saturating_sub(d) as f64 / (threshold * threshold)
+}
