@@ -218,6 +218,15 @@ fn base_args(cmd: &str, dir: &Path, image: &Path) -> Vec<(String, String)> {
             ("device", "cpu".into()),
         ],
         "claims" => vec![("paper", "000".into())],
+        "unet-molrg" => vec![
+            ("n", "6".into()),
+            ("budgets", "1".into()),
+            ("generated", "2".into()),
+            ("sampling-steps", "2".into()),
+            ("snr", "1".into()),
+            ("rank-samples", "1".into()),
+            ("device", "cpu".into()),
+        ],
         _ => vec![("time-budget", "0.01".into()), ("quiet", String::new())],
     };
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

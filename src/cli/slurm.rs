@@ -61,7 +61,8 @@ pub(super) fn command(registry: &[&'static dyn Registered]) -> Command {
                 ),
         );
     for e in registry {
-        if e.name() == "pixel-memorization" {
+        // these train networks one by one in their own checkpoint folders and do not shard
+        if matches!(e.name(), "pixel-memorization" | "unet-molrg") {
             continue;
         }
         let sub = super::experiment::command(*e)

@@ -56,6 +56,8 @@ experiments! {
     molrg_gl::MolrgGl,
     #[cfg(feature = "torch")]
     jacobian_rank::JacobianRank,
+    #[cfg(feature = "torch")]
+    unet_molrg::UnetMolrg,
 }
 
 use std::path::PathBuf;
