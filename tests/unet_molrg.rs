@@ -1,6 +1,6 @@
 //! Paper 004's U-Net experiment on MoLRG images: its frames, the exact posterior mean's rank beside
 //! the network's, the kept measurements a second run resumes from (also with a budget added), the
-//! refusal to measure a budget the kept model has trained past, and bad settings. Cost: about 10 s
+//! refusal to measure a budget the kept model has trained past, and bad settings. Cost: about 2 s
 //! (two 8-step trainings of the small U-Net, 16 generated images, one rank trajectory).
 #![cfg(feature = "torch")]
 
