@@ -61,8 +61,7 @@ pub(super) fn command(registry: &[&'static dyn Registered]) -> Command {
                 ),
         );
     for e in registry {
-        // these train networks one by one in their own checkpoint folders and do not shard
-        if matches!(e.name(), "pixel-memorization" | "unet-molrg") {
+        if !e.shards() {
             continue;
         }
         let sub = super::experiment::command(*e)

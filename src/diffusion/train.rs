@@ -438,14 +438,24 @@ pub fn train_ddpm(
 /// The settings a model folder was trained with (its `training.json`), `None` for a folder this
 /// trainer did not write (a downloaded model).
 pub fn training_config(dir: &Path) -> Result<Option<TrainDdpmConfig>> {
+    Ok(training_record(dir)?.map(|json| json.config))
+}
+
+/// The steps a model folder's training has reached (`training.json`; 0 where there is none).
+pub fn trained_steps(dir: &Path) -> Result<usize> {
+    Ok(training_record(dir)?.map_or(0, |json| json.step))
+}
+
+fn training_record(dir: &Path) -> Result<Option<TrainingJson>> {
     let path = dir.join(JSON_FILE);
     if !path.is_file() {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-    let json: TrainingJson = serde_json::from_str(&text).map_err(|e| Error::BadFile {
-        path: path.clone(),
-        reason: format!("not a training record: {e}"),
-    })?;
-    Ok(Some(json.config))
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::BadFile {
+            path: path.clone(),
+            reason: format!("not a training record: {e}"),
+        })
 }

@@ -13,8 +13,9 @@
 pub mod contract;
 
 pub use contract::{
-    check_fields, check_trials, execute, nonfinite_notes, Entry, Experiment, Field, FieldInfo,
-    Finished, Outcome, Registered, Scalar, MAX_COUNT,
+    check_each_once, check_fields, check_trials, execute, in_models_folder, nonfinite_notes,
+    refuse_shards, Entry, Experiment, Field, FieldInfo, Finished, Outcome, Registered, Scalar,
+    MAX_COUNT,
 };
 
 /// Declares the experiment modules and the registry in one list: `module::Params`, in the order

@@ -95,6 +95,7 @@ impl Experiment for PixelMemorization {
     const TITLE: &'static str =
         "Paper 000: U-Nets trained on n images of N(0.5, 0.1²) pixels, memorization to generalization";
     const TRIALS: Option<usize> = Some(1);
+    const SHARDS: bool = false;
     type Output = PixelMemorizationOutput;
 
     fn fields() -> Vec<Field<Self>> {
@@ -114,13 +115,8 @@ impl Experiment for PixelMemorization {
     }
     fn check(&self) -> Result<()> {
         super::check_fields(self)?;
-        for (k, &n) in self.n.iter().enumerate() {
-            if self.n[..k].contains(&n) {
-                // one model folder and one seed per (n, replicate)
-                return Err(Error::invalid("n", n, "each training-set size once"));
-            }
-        }
-        Ok(())
+        // one model folder and one seed per (n, replicate)
+        super::check_each_once("n", &self.n, "each training-set size once")
     }
     fn run(&self, opts: &RunOptions) -> Result<PixelMemorizationOutput> {
         run(self, opts)
@@ -353,34 +349,9 @@ pub fn images_to_columns(x: &Tensor) -> Result<Mat<f64>> {
 
 /// Trains, samples and measures every (n, replicate); `opts.progress` gets a line per model.
 pub fn run(p: &PixelMemorization, opts: &RunOptions) -> Result<PixelMemorizationOutput> {
-    if opts.shard.is_some() || opts.merge_only {
-        return Err(Error::invalid(
-            "shard",
-            "set",
-            "pixel-memorization trains its models one by one in its checkpoint folder and does not shard; run one process per --n instead",
-        ));
-    }
+    super::refuse_shards::<PixelMemorization>(opts)?;
     let p = &Plan::new(p, opts)?;
-    let (root, temporary) = match &p.workdir {
-        Some(d) => (d.clone(), false),
-        None => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let dir = std::env::temp_dir().join(format!(
-                "difftheory-pixel-memorization-{}-{nanos}",
-                std::process::id()
-            ));
-            (dir, true)
-        }
-    };
-    std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
-    let result = run_in(p, &root, opts.progress);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&root);
-    }
-    result
+    super::in_models_folder::<PixelMemorization, _>(opts, |root| run_in(p, root, opts.progress))
 }
 
 fn run_in(

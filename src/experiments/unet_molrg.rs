@@ -40,7 +40,9 @@ use super::pixel_memorization::images_to_columns;
 use super::{Experiment, ExperimentOutput, Field, Outcome, RunOptions};
 use crate::diffusion::data::{molrg_mixture, training_set, DataKind, SIDE, MOLRG_COMPONENTS, MOLRG_DIM};
 use crate::diffusion::sampling::{ddim_sample, initial_noise};
-use crate::diffusion::train::{small_unet_config, train_ddpm, RunSettings, TrainDdpmConfig};
+use crate::diffusion::train::{
+    small_unet_config, train_ddpm, trained_steps, RunSettings, TrainDdpmConfig,
+};
 use crate::diffusion::{Ddim, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::molrg::gl_score;
@@ -97,6 +99,7 @@ impl Experiment for UnetMolrg {
     const TITLE: &'static str =
         "Paper 004: U-Nets trained on MoLRG images, GL score against N_k/d and the Jacobian's rank against the training budget";
     const TRIALS: Option<usize> = Some(1);
+    const SHARDS: bool = false;
     type Output = UnetMolrgOutput;
 
     fn fields() -> Vec<Field<Self>> {
@@ -120,11 +123,7 @@ impl Experiment for UnetMolrg {
     }
     fn check(&self) -> Result<()> {
         super::check_fields(self)?;
-        for (k, &n) in self.n.iter().enumerate() {
-            if self.n[..k].contains(&n) {
-                return Err(Error::invalid("n", n, "each training-set size once"));
-            }
-        }
+        super::check_each_once("n", &self.n, "each training-set size once")?;
         if self.budgets.windows(2).any(|w| w[1] <= w[0]) {
             return Err(Error::invalid(
                 "budgets",
@@ -240,34 +239,11 @@ pub fn model_folder(root: &Path, n: usize, replicate: usize) -> PathBuf {
 pub fn run(p: &UnetMolrg, opts: &RunOptions) -> Result<UnetMolrgOutput> {
     p.check()?;
     super::check_trials::<UnetMolrg>(opts)?;
-    if opts.shard.is_some() || opts.merge_only {
-        return Err(Error::invalid(
-            "shard",
-            "set",
-            "unet-molrg trains its models one by one in its checkpoint folder and does not shard; run one process per --n instead",
-        ));
-    }
+    super::refuse_shards::<UnetMolrg>(opts)?;
     let device = p.device.resolve()?;
-    let (root, temporary) = match &opts.checkpoint {
-        Some(d) => (d.clone(), false),
-        None => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let dir = std::env::temp_dir().join(format!(
-                "difftheory-unet-molrg-{}-{nanos}",
-                std::process::id()
-            ));
-            (dir, true)
-        }
-    };
-    std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
-    let result = run_in(p, opts, device, &root, opts.progress);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&root);
-    }
-    result
+    super::in_models_folder::<UnetMolrg, _>(opts, |root| {
+        run_in(p, opts, device, root, opts.progress)
+    })
 }
 
 fn run_in(
@@ -307,25 +283,6 @@ fn run_in(
         }
     }
     frames(&kept, device)
-}
-
-/// The step a model folder's training has reached (0 for a new folder).
-fn trained_steps(dir: &Path) -> Result<usize> {
-    let path = dir.join("training.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(0);
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::BadFile {
-        path: path.clone(),
-        reason: format!("not a training record: {e}"),
-    })?;
-    v["step"]
-        .as_u64()
-        .map(|s| s as usize)
-        .ok_or_else(|| Error::BadFile {
-            path,
-            reason: "no step count".into(),
-        })
 }
 
 fn measure(

@@ -358,6 +358,9 @@ pub trait Experiment: Default + Clone + Debug + Send + Sync + 'static {
     const TRIALS: Option<usize>;
     /// The fewest replicates a run accepts (standard errors need 2).
     const MIN_TRIALS: usize = 1;
+    /// Whether a run can be split into Slurm shards (`false` for the experiments that train
+    /// networks one by one in a folder of models: see [`refuse_shards`]).
+    const SHARDS: bool = true;
     /// What [`Experiment::run`] returns.
     type Output: Outcome + Send;
 
@@ -451,6 +454,61 @@ pub fn check_trials<E: Experiment>(opts: &RunOptions) -> Result<()> {
             opts.trials,
             format!("expected an integer >= {}", E::MIN_TRIALS),
         ));
+    }
+    Ok(())
+}
+
+/// For an experiment whose [`Experiment::SHARDS`] is `false`: the error a sharded run gets.
+pub fn refuse_shards<E: Experiment>(opts: &RunOptions) -> Result<()> {
+    if opts.shard.is_some() || opts.merge_only {
+        return Err(Error::invalid(
+            "shard",
+            "set",
+            format!(
+                "{} trains its models one by one in its checkpoint folder and does not shard; run one process per --n instead",
+                E::NAME
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `f` in the folder that keeps an experiment's trained models: `opts.checkpoint`, or, when
+/// none is set, a fresh temporary folder removed afterwards.
+pub fn in_models_folder<E: Experiment, T>(
+    opts: &RunOptions,
+    f: impl FnOnce(&std::path::Path) -> Result<T>,
+) -> Result<T> {
+    let (root, temporary) = match &opts.checkpoint {
+        Some(d) => (d.clone(), false),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let dir = std::env::temp_dir().join(format!(
+                "difftheory-{}-{}-{nanos}",
+                E::NAME,
+                std::process::id()
+            ));
+            (dir, true)
+        }
+    };
+    std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
+    let result = f(&root);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    result
+}
+
+/// `Err` naming `name` at the first value that repeats an earlier one (a list of sizes each of
+/// which has its own model folder and seed).
+pub fn check_each_once(name: &str, values: &[usize], what: &str) -> Result<()> {
+    for (k, &v) in values.iter().enumerate() {
+        if values[..k].contains(&v) {
+            return Err(Error::invalid(name, v, what));
+        }
     }
     Ok(())
 }
@@ -555,6 +613,8 @@ pub trait Registered: Sync {
     fn trials(&self) -> Option<usize>;
     /// [`Experiment::MIN_TRIALS`].
     fn min_trials(&self) -> usize;
+    /// [`Experiment::SHARDS`].
+    fn shards(&self) -> bool;
     /// The fields with their defaults.
     fn fields(&self) -> Vec<FieldInfo>;
     /// Sets the given `(name, text)` parameters on the defaults, checks, runs.
@@ -596,6 +656,9 @@ impl<E: Experiment> Registered for Entry<E> {
     }
     fn min_trials(&self) -> usize {
         E::MIN_TRIALS
+    }
+    fn shards(&self) -> bool {
+        E::SHARDS
     }
     fn fields(&self) -> Vec<FieldInfo> {
         let d = E::default();
