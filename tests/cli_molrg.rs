@@ -29,7 +29,7 @@ fn impossible_shapes_and_bad_values_are_one_line_errors() {
     );
     assert_user_error(
         &["molrg-phase", "--solver", "kmeans"],
-        &["--solver", "pca, clustering or sgd"],
+        &["--solver", "pca, clustering, sgd or sgd-from-clustering"],
     );
     assert_user_error(
         &["molrg-phase", "--subspace-dim", "49"],

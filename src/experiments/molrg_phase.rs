@@ -75,7 +75,7 @@ impl Experiment for MolrgPhase {
                 .at_least(1.0),
             field!(list "samples", samples, "Training points per component N_k.").at_least(1.0),
             field!(list "solver", solver,
-                "Solvers: pca, clustering (K-subspaces), sgd (on the DAE loss)."),
+                "Solvers: pca, clustering (K-subspaces), sgd (on the DAE loss, random starts), sgd-from-clustering (SGD started at the K-subspaces fit)."),
             field!(one "noise", noise, "Isotropic noise σ_ξ added to the data.").at_least(0.0),
             field!(one "bases", bases,
                 "Bases: orthogonal (mutually orthogonal subspaces) or random."),
@@ -84,6 +84,9 @@ impl Experiment for MolrgPhase {
             field!(one "sgd_steps", sgd.steps, "SGD steps.").at_least(1.0),
             field!(one "sgd_restarts", sgd.restarts, "SGD random starts for K > 1.")
                 .at_least(1.0),
+            field!(one "sgd_lr", sgd.lr,
+                "SGD step size in units of 1/λ_max of the data's second moment (it decays linearly to a tenth of itself).")
+                .above(0.0),
         ]
     }
     fn check(&self) -> Result<()> {

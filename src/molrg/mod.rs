@@ -27,6 +27,6 @@ pub use model::{random_orthonormal, Bases, Component, LowRankMixture, MolrgParam
 pub use posterior::{numerical_rank, singular_values, Kernel, McPosteriorMean, PosteriorMean};
 pub use training::{
     dae_loss_mc, dae_loss_single, fit, k_subspaces, noisy_crossing, noisy_pca_error, pca,
-    projection_distance, sgd, subspace_error, Fit, KSubspaces, Recovery, SgdConfig, Solver,
-    SUCCESS_THRESHOLD,
+    projection_distance, sgd, sgd_from, subspace_error, Fit, KSubspaces, Recovery, SgdConfig,
+    Solver, SUCCESS_THRESHOLD,
 };

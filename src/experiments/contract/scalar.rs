@@ -119,6 +119,7 @@ choices!(crate::molrg::Solver {
     "pca" => crate::molrg::Solver::Pca,
     "clustering" => crate::molrg::Solver::Clustering,
     "sgd" => crate::molrg::Solver::Sgd,
+    "sgd-from-clustering" => crate::molrg::Solver::SgdFromClustering,
 });
 choices!(crate::molrg::Bases {
     "orthogonal" => crate::molrg::Bases::Orthogonal,

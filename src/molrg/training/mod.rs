@@ -45,7 +45,7 @@ pub use pca::{pca, principal_subspace};
 pub use recovery::{
     noisy_crossing, noisy_pca_error, projection_distance, subspace_error, Recovery,
 };
-pub use sgd::{dae_loss_mc, dae_loss_single, sgd, SgdConfig};
+pub use sgd::{dae_loss_mc, dae_loss_single, sgd, sgd_from, SgdConfig};
 
 /// The subspace error below which a recovery counts as a success.
 pub const SUCCESS_THRESHOLD: f64 = 0.1;
@@ -92,7 +92,7 @@ fn check_data(x: &Mat<f64>, dims: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// The three minimizers of the DAE loss.
+/// The minimizers of the DAE loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Solver {
     /// [`pca`]: one subspace only.
@@ -101,6 +101,9 @@ pub enum Solver {
     Clustering,
     /// [`sgd`] on the DAE loss.
     Sgd,
+    /// [`sgd_from`] the [`k_subspaces`] fit: whether SGD on the soft-max loss stays at the
+    /// hard-max optimum (Thm 3), separating the loss's minimizer from SGD's path to it.
+    SgdFromClustering,
 }
 
 impl Solver {
@@ -110,6 +113,7 @@ impl Solver {
             Solver::Pca => "pca",
             Solver::Clustering => "clustering",
             Solver::Sgd => "sgd",
+            Solver::SgdFromClustering => "sgd-from-clustering",
         }
     }
 }
@@ -121,10 +125,11 @@ impl std::str::FromStr for Solver {
             "pca" => Ok(Solver::Pca),
             "clustering" | "k-subspaces" => Ok(Solver::Clustering),
             "sgd" => Ok(Solver::Sgd),
+            "sgd-from-clustering" => Ok(Solver::SgdFromClustering),
             _ => Err(Error::invalid(
                 "solver",
                 s,
-                "expected pca, clustering or sgd",
+                "expected pca, clustering, sgd or sgd-from-clustering",
             )),
         }
     }
@@ -151,5 +156,9 @@ pub fn fit(
         )),
         Solver::Clustering => k_subspaces(x, dims, kss, rng),
         Solver::Sgd => sgd(x, dims, sgd_cfg, rng),
+        Solver::SgdFromClustering => {
+            let start = k_subspaces(x, dims, kss, rng)?;
+            sgd_from(x, &start.bases, sgd_cfg, rng)
+        }
     }
 }

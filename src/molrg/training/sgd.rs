@@ -8,7 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::*;
 use crate::error::{check_count_at_least, check_finite_at_least, Result};
-use crate::molrg::model::random_orthonormal;
+use crate::molrg::model::{orthonormality_defect, random_orthonormal};
 use crate::molrg::posterior::{softmax, Kernel};
 use crate::rng::SimRng;
 use crate::stats::{mean_sem, Estimate};
@@ -98,7 +98,11 @@ pub fn sgd(x: &Mat<f64>, dims: &[usize], cfg: SgdConfig, rng: &mut SimRng) -> Re
     let runs = if dims.len() == 1 { 1 } else { cfg.restarts };
     let mut best: Option<Fit> = None;
     for _ in 0..runs {
-        let fit = sgd_run(x, dims, cfg, lam, rng)?;
+        let start = dims
+            .iter()
+            .map(|&d| random_orthonormal(x.nrows(), d, rng))
+            .collect();
+        let fit = sgd_run(x, dims, cfg, lam, start, rng)?;
         if best.as_ref().is_none_or(|b| fit.captured > b.captured) {
             best = Some(fit);
         }
@@ -106,7 +110,37 @@ pub fn sgd(x: &Mat<f64>, dims: &[usize], cfg: SgdConfig, rng: &mut SimRng) -> Re
     Ok(best.expect("at least one restart ran"))
 }
 
-/// One SGD run from a random start; the vector loops compiled for AVX2 + FMA where the CPU has
+/// One run of [`sgd`] from given bases instead of random ones (`cfg.restarts` is not used): the
+/// check whether a point, typically the K-subspaces fit (the hard-max optimum, Thm 3), is where
+/// SGD on the soft-max loss stays. Errors: a basis whose shape is not `ambient × d_k`, or whose
+/// columns are not orthonormal (`‖UᵀU − I‖_max > 1e-8`), besides [`sgd`]'s.
+pub fn sgd_from(x: &Mat<f64>, start: &[Mat<f64>], cfg: SgdConfig, rng: &mut SimRng) -> Result<Fit> {
+    let dims: Vec<usize> = start.iter().map(|b| b.ncols()).collect();
+    check_data(x, &dims)?;
+    cfg.check()?;
+    for (k, b) in start.iter().enumerate() {
+        if b.nrows() != x.nrows() {
+            return Err(Error::invalid(
+                "start",
+                format!("basis {k} with {} rows", b.nrows()),
+                format!("expected {} rows, the data's dimension", x.nrows()),
+            ));
+        }
+        let finite = (0..b.ncols()).all(|j| b.col_as_slice(j).iter().all(|v| v.is_finite()));
+        let dev = orthonormality_defect(b.as_ref());
+        if !finite || !(dev <= 1e-8) {
+            return Err(Error::invalid(
+                "start",
+                format!("basis {k} (max |UᵀU − I| = {dev:.1e}, finite: {finite})"),
+                "expected orthonormal columns (max |UᵀU − I| <= 1e-8)",
+            ));
+        }
+    }
+    let lam = top_second_moment(x);
+    sgd_run(x, &dims, cfg, lam, start.to_vec(), rng)
+}
+
+/// One SGD run from `start`; the vector loops compiled for AVX2 + FMA where the CPU has
 /// them (the same operations in the same order, so the same numbers: no contraction into FMA is
 /// allowed without `mul_add`), baseline SSE2 otherwise.
 fn sgd_run(
@@ -114,14 +148,15 @@ fn sgd_run(
     dims: &[usize],
     cfg: SgdConfig,
     lam: f64,
+    start: Vec<Mat<f64>>,
     rng: &mut SimRng,
 ) -> Result<Fit> {
     #[cfg(target_arch = "x86_64")]
     if crate::vecmath::has_avx2_fma() {
         // SAFETY: the CPU supports the features the function was compiled for
-        return unsafe { sgd_run_avx2(x, dims, cfg, lam, rng) };
+        return unsafe { sgd_run_avx2(x, dims, cfg, lam, start, rng) };
     }
-    sgd_run_body(x, dims, cfg, lam, rng)
+    sgd_run_body(x, dims, cfg, lam, start, rng)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -131,9 +166,10 @@ fn sgd_run_avx2(
     dims: &[usize],
     cfg: SgdConfig,
     lam: f64,
+    start: Vec<Mat<f64>>,
     rng: &mut SimRng,
 ) -> Result<Fit> {
-    sgd_run_body(x, dims, cfg, lam, rng)
+    sgd_run_body(x, dims, cfg, lam, start, rng)
 }
 
 #[inline(always)]
@@ -142,13 +178,11 @@ fn sgd_run_body(
     dims: &[usize],
     cfg: SgdConfig,
     lam: f64,
+    start: Vec<Mat<f64>>,
     rng: &mut SimRng,
 ) -> Result<Fit> {
     let (n, big_n, k) = (x.nrows(), x.ncols(), dims.len());
-    let mut bases: Vec<Mat<f64>> = dims
-        .iter()
-        .map(|&d| random_orthonormal(n, d, rng))
-        .collect();
+    let mut bases = start;
     let mut losses = Vec::with_capacity(cfg.steps);
     if lam == 0.0 {
         return finish_fit(x, bases, losses, 0);
