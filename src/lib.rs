@@ -27,7 +27,7 @@
 //! |---|---|---|---|
 //! | 000 linear one-step denoiser | [`linear`], [`gaussian`], `diffusion` | [`linear_kl`](experiments::linear_kl), [`memorization`](experiments::memorization), [`mixing_time`](experiments::mixing_time), `pixel_memorization` | `01_linear_denoiser`, `01_nonlinear_denoiser` |
 //! | 001 random-feature score models | [`random_features`], [`knn`] | [`rf_generalization`](experiments::rf_generalization) | `06_random_feature_generalization` |
-//! | 002 singularities, CEM, schedules | [`score`], [`sampler`], [`schedule`], `trained` | [`absorption`](experiments::absorption), [`schedule_ablation`](experiments::schedule_ablation), `trained_2d` | `02_singularities_cem`, `02_trained_score_models` |
+//! | 002 singularities, CEM, schedules | [`score`], [`sampler`], [`schedule`], `trained` | [`absorption`](experiments::absorption), [`schedule_ablation`](experiments::schedule_ablation), `trained_2d`, `cem_digits` | `02_singularities_cem`, `02_trained_score_models` |
 //! | 003 manifold detection | [`score`], [`girsanov`] | [`drift_explosion`](experiments::drift_explosion), [`novikov`](experiments::novikov), `trained_novikov` | `03_manifold_detection`, `03_trained_networks` |
 //! | 004 mixtures of low-rank Gaussians | [`molrg`], `jacobian`, `editing`, `unet` | [`molrg_phase`](experiments::molrg_phase), [`molrg_rank`](experiments::molrg_rank), [`molrg_gl`](experiments::molrg_gl), `jacobian_rank`, `unet_molrg` | `04_low_rank_mixtures`, `05_jacobian_editing` |
 //!

@@ -218,6 +218,15 @@ fn base_args(cmd: &str, dir: &Path, image: &Path) -> Vec<(String, String)> {
             ("device", "cpu".into()),
         ],
         "claims" => vec![("paper", "000".into())],
+        "cem-digits" => vec![
+            ("objectives", "ddpm".into()),
+            ("steps", "1".into()),
+            ("batch", "2".into()),
+            ("generated", "2".into()),
+            ("sampling-steps", "1".into()),
+            ("eval-images", "1".into()),
+            ("device", "cpu".into()),
+        ],
         "unet-molrg" => vec![
             ("n", "6".into()),
             ("budgets", "1".into()),

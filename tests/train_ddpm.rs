@@ -1,11 +1,18 @@
 //! The small-DDPM trainer and its data: the shipped digits, the Gaussian images against their
-//! covariance, the MoLRG images in their subspaces, and a resumed run equal to an unbroken one.
+//! covariance, the MoLRG images in their subspaces, a resumed run equal to an unbroken one, and the
+//! SNR loss weight (paper 002's CEM weighting) and the OU-time input: the identity that makes the
+//! weight's x₀-loss the ε-loss, that both reach training, and that folders written before them
+//! read as before. Cost: a few seconds.
 #![cfg(feature = "torch")]
 
 mod common;
 
+use difftheory::diffusion::config::PredictionType;
 use difftheory::diffusion::data::{self, DataKind};
-use difftheory::diffusion::train::{train_ddpm, RunSettings, TrainDdpmConfig};
+use difftheory::diffusion::prediction::split_prediction;
+use difftheory::diffusion::train::{
+    train_ddpm, training_config, LossWeight, RunSettings, TrainDdpmConfig,
+};
 use tch::{Device, Kind, Tensor};
 
 #[test]
@@ -92,5 +99,110 @@ fn a_resumed_run_equals_an_unbroken_one_and_other_settings_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("other settings"), "{e}");
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Image by image, `ᾱ/(1 − ᾱ) |x₀ − f|²` equals `|ε − ε̂|²` for the ε̂ an x₀-prediction f implies
+/// (the CEM loss is the DDPM loss of the implied noise), at ᾱ from 1 − 1e-4 to 4e-5 (the DDPM
+/// schedule's ends) and for an f that is far from x₀; seed 5, in double precision.
+#[test]
+fn the_snr_weighted_x0_loss_is_the_epsilon_loss_of_the_implied_noise() {
+    tch::manual_seed(5);
+    let opts = (Kind::Double, Device::Cpu);
+    let x0 = Tensor::rand([16, 1, 8, 8], opts) * 2.0 - 1.0;
+    let eps = Tensor::randn([16, 1, 8, 8], opts);
+    let f = Tensor::randn([16, 1, 8, 8], opts) * 3.0;
+    for ab in [0.9999, 0.9, 0.5, 0.1, 4e-5] {
+        let x_t = &x0 * f64::sqrt(ab) + &eps * f64::sqrt(1.0 - ab);
+        let pred = split_prediction(PredictionType::Sample, &f, &x_t, ab);
+        let per_image = |t: Tensor| t.square().mean_dim(&[1i64, 2, 3][..], false, Kind::Double);
+        let cem = per_image(&x0 - &f) * LossWeight::Snr.at(ab);
+        let ddpm = per_image(&eps - &pred.eps);
+        let rel = ((&cem - &ddpm).abs() / &ddpm).max().double_value(&[]);
+        assert!(rel < 1e-9, "ᾱ = {ab}: relative difference {rel}");
+    }
+    assert_eq!(LossWeight::Uniform.at(0.3), 1.0);
+    assert!((LossWeight::Snr.at(0.75) - 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn the_loss_weight_and_time_input_reach_training_and_old_folders_read_as_before() {
+    let base = std::env::temp_dir().join(format!("difftheory-weight-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let run = RunSettings {
+        steps: 2,
+        device: Device::Cpu,
+        report_every: 1,
+        checkpoint_every: 100,
+    };
+    let x0 = |w: &str| TrainDdpmConfig {
+        prediction_type: "sample".into(),
+        loss_weight: w.into(),
+        ..tiny()
+    };
+    let (mut lu, mut ls) = (Vec::new(), Vec::new());
+    train_ddpm(&x0("uniform"), &run, &base.join("u"), |p| lu.push(p.loss)).unwrap();
+    train_ddpm(&x0("snr"), &run, &base.join("s"), |p| ls.push(p.loss)).unwrap();
+    // the same seed draws the same first batch: only the weight differs, and it changes the loss
+    assert_ne!(lu[0], ls[0]);
+    let (a, b) = (weights(&base.join("u")), weights(&base.join("s")));
+    let moved: f64 = a
+        .iter()
+        .zip(&b)
+        .filter(|((k, _), _)| k.starts_with("param/"))
+        .map(|((_, ta), (_, tb))| (ta - tb).abs().max().double_value(&[]))
+        .fold(0.0, f64::max);
+    assert!(moved > 0.0, "the weighted run trained to the same weights");
+    // the record keeps the weight; a uniform run's record has no such field, like the folders of
+    // runs that predate it (the shipped digits model), which read back as uniform
+    assert_eq!(
+        training_config(&base.join("s"))
+            .unwrap()
+            .unwrap()
+            .loss_weight,
+        "snr"
+    );
+    let uniform_json = std::fs::read_to_string(base.join("u/training.json")).unwrap();
+    assert!(!uniform_json.contains("loss_weight"), "{uniform_json}");
+    let shipped = training_config(&difftheory::diffusion::digits_model_dir())
+        .unwrap()
+        .unwrap();
+    assert_eq!(shipped.loss_weight, "uniform");
+    // resuming with another weight is refused
+    let e = train_ddpm(&x0("uniform"), &run, &base.join("s"), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("other settings"), "{e}");
+    let e = train_ddpm(&x0("snr2"), &run, &base.join("x"), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("loss_weight") && e.contains("uniform") && e.contains("snr"),
+        "{e}"
+    );
+    // the time input: the OU time −ln ᾱ_k in place of k changes what the network sees
+    let ou = TrainDdpmConfig {
+        time_input: "ou-time".into(),
+        ..x0("uniform")
+    };
+    let mut lo = Vec::new();
+    train_ddpm(&ou, &run, &base.join("o"), |p| lo.push(p.loss)).unwrap();
+    assert_ne!(lo[0], lu[0]);
+    assert_eq!(
+        training_config(&base.join("o"))
+            .unwrap()
+            .unwrap()
+            .time_input,
+        "ou-time"
+    );
+    assert_eq!(shipped.time_input, "index");
+    let bad = TrainDdpmConfig {
+        time_input: "seconds".into(),
+        ..tiny()
+    };
+    let e = train_ddpm(&bad, &run, &base.join("y"), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("time_input") && e.contains("ou-time"), "{e}");
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -288,6 +288,10 @@ pub struct TrainDdpmArgs {
     /// What the network predicts: epsilon, sample (x0) or v_prediction.
     #[arg(long, default_value = "epsilon", value_parser = one_of(&["epsilon", "sample", "v_prediction"]))]
     prediction: String,
+    /// Weight of each image's squared error: uniform, or snr (ᾱ/(1 − ᾱ); with --prediction sample
+    /// this is paper 002's CEM loss λ(t)|x₀ − f|², λ(t) = 1/(e^t − 1)).
+    #[arg(long, default_value = "uniform", value_parser = one_of(&["uniform", "snr"]))]
+    loss_weight: String,
     /// Size of a synthetic training set (gaussian, molrg, pixels; >= 1).
     #[arg(long, default_value = "2048", value_parser = super::args::count(1))]
     n_train: usize,
@@ -312,6 +316,7 @@ pub fn train_ddpm(a: TrainDdpmArgs) -> Result<()> {
         lr: a.lr,
         ema_decay: a.ema_decay,
         prediction_type: a.prediction.clone(),
+        loss_weight: a.loss_weight.clone(),
         seed: a.seed,
         ..Default::default()
     };

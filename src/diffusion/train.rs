@@ -1,6 +1,7 @@
 //! Training a small pixel-space DDPM (Ho, Jain & Abbeel 2020, Algorithm 1): draw `x₀` from the
 //! training set, `t` uniform in 0..T−1 and `ε ~ N(0, I)`, regress the network on ε (or x₀, or v)
-//! at `x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε` with the mean squared error; Adam with bias correction and a
+//! at `x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε` with the mean squared error, each image's error weighted
+//! by [`LossWeight`] (1, or the SNR `ᾱ_t/(1−ᾱ_t)`: paper 002's CEM weighting); Adam with bias correction and a
 //! linear warm-up, gradient norm clipped to 1, and an exponential moving average (EMA) of the
 //! weights, which is the model that is saved and sampled.
 //!
@@ -44,12 +45,121 @@ pub struct TrainDdpmConfig {
     pub ema_decay: f64,
     /// `epsilon`, `sample` or `v_prediction` (the scheduler's `prediction_type`).
     pub prediction_type: String,
+    /// The weight of each image's squared error, `uniform` or `snr` ([`LossWeight`]); absent in
+    /// the folders of runs that predate it, which trained with `uniform`.
+    #[serde(default = "uniform_weight", skip_serializing_if = "is_uniform_weight")]
+    pub loss_weight: String,
+    /// What the network is given as its time, `index` or `ou-time` ([`TimestepInput`]); absent in
+    /// the folders of runs that predate it, which trained with `index`.
+    #[serde(default = "index_input", skip_serializing_if = "is_index_input")]
+    pub time_input: String,
     /// Seed of the initial weights, batches, timesteps and noise.
     pub seed: u64,
     /// The network.
     pub unet: UNetConfig,
     /// The noise schedule (DDPM defaults: linear β from 1e-4 to 0.02 over 1000 steps).
     pub scheduler: SchedulerConfig,
+}
+
+fn uniform_weight() -> String {
+    LossWeight::Uniform.to_string()
+}
+
+fn is_uniform_weight(w: &String) -> bool {
+    *w == uniform_weight()
+}
+
+fn index_input() -> String {
+    TimestepInput::Index.to_string()
+}
+
+fn is_index_input(w: &String) -> bool {
+    *w == index_input()
+}
+
+/// What the network receives as its time input at training timestep `k` (0..T−1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestepInput {
+    /// The index k itself (diffusers' convention; every sampler of the crate feeds it).
+    Index,
+    /// The OU time `t = −ln ᾱ_k` as a real number (paper 002's authors feed the real time, so
+    /// that a sampler can ask the network about times between and below the training ones).
+    /// Models trained so are sampled by code that feeds the same
+    /// ([`crate::experiments::cem_digits`]).
+    OuTime,
+}
+
+impl std::str::FromStr for TimestepInput {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "index" => Ok(TimestepInput::Index),
+            "ou-time" => Ok(TimestepInput::OuTime),
+            _ => Err(Error::invalid(
+                "time_input",
+                s,
+                "expected index (the timestep k) or ou-time (t = −ln ᾱ_k)",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for TimestepInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimestepInput::Index => "index",
+            TimestepInput::OuTime => "ou-time",
+        })
+    }
+}
+
+/// The weight `w(t)` of an image's squared error `|output − target|²` in the training loss.
+///
+/// With x₀-prediction (`sample`), [`LossWeight::Snr`] is paper 002's CEM loss
+/// `λ(t)|X₀ − f_θ|²`, `λ(t) = 1/(e^t − 1)`: in the OU time of that paper `ᾱ_t = e^{−t}`, so
+/// `λ = ᾱ_t/(1 − ᾱ_t)`, the signal-to-noise ratio. Since `ε̂ − ε = −√(ᾱ/(1−ᾱ)) (x̂₀ − x₀)` at the
+/// same `x_t`, that loss equals the uniform ε-loss `|ε − ε̂|²` of the noise the x₀-prediction
+/// implies, image by image: the CEM and DDPM losses differ only in what the network outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossWeight {
+    /// `w = 1` (DDPM's plain mean squared error).
+    Uniform,
+    /// `w = ᾱ_t/(1 − ᾱ_t)`.
+    Snr,
+}
+
+impl LossWeight {
+    /// `w` at cumulative `alpha_bar` in (0, 1).
+    pub fn at(self, alpha_bar: f64) -> f64 {
+        match self {
+            LossWeight::Uniform => 1.0,
+            LossWeight::Snr => alpha_bar / (1.0 - alpha_bar),
+        }
+    }
+}
+
+impl std::str::FromStr for LossWeight {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "uniform" => Ok(LossWeight::Uniform),
+            "snr" => Ok(LossWeight::Snr),
+            _ => Err(Error::invalid(
+                "loss_weight",
+                s,
+                "expected uniform (w = 1) or snr (w = ᾱ/(1 − ᾱ), the CEM's λ(t) for x₀-prediction)",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for LossWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LossWeight::Uniform => "uniform",
+            LossWeight::Snr => "snr",
+        })
+    }
 }
 
 /// The default network for 8×8 grey images: 32 and 64 channels, one resnet per down block,
@@ -81,6 +191,8 @@ impl Default for TrainDdpmConfig {
             warmup: 200,
             ema_decay: 0.999,
             prediction_type: "epsilon".into(),
+            loss_weight: uniform_weight(),
+            time_input: index_input(),
             seed: 1,
             unet: small_unet_config(),
             scheduler: SchedulerConfig {
@@ -143,7 +255,7 @@ pub struct RunSettings {
     pub checkpoint_every: usize,
 }
 
-fn check(cfg: &TrainDdpmConfig) -> Result<(DataKind, PredictionType)> {
+fn check(cfg: &TrainDdpmConfig) -> Result<(DataKind, PredictionType, LossWeight, TimestepInput)> {
     check_count_at_least("batch", cfg.batch, 1)?;
     check_count_at_least("n_train", cfg.n_train, 1)?;
     check_finite_at_least("lr", cfg.lr, 0.0, true)?;
@@ -169,7 +281,9 @@ fn check(cfg: &TrainDdpmConfig) -> Result<(DataKind, PredictionType)> {
             "the training sets are 1 × 8 × 8 images: sample_size 8, one channel in and out",
         ));
     }
-    Ok((data, schedule.prediction))
+    let weight: LossWeight = cfg.loss_weight.parse()?;
+    let input: TimestepInput = cfg.time_input.parse()?;
+    Ok((data, schedule.prediction, weight, input))
 }
 
 fn save_state(
@@ -224,7 +338,7 @@ pub fn train_ddpm(
     dir: &Path,
     mut observe: impl FnMut(&TrainProgress),
 ) -> Result<TrainSummary> {
-    let (data_kind, prediction) = check(cfg)?;
+    let (data_kind, prediction, weight, input) = check(cfg)?;
     check_count_at_least("steps", run.steps, 1)?;
     let unet_cfg = cfg.unet.clone().check()?;
     let dev = run.device;
@@ -352,8 +466,18 @@ pub fn train_ddpm(
                 let _ = g.zero_();
             }
         }
-        let out = model.forward_t(&x_t, &t, true)?;
-        let loss = (out - target).square().mean(Kind::Float);
+        let t_in = match input {
+            TimestepInput::Index => t.shallow_clone(),
+            TimestepInput::OuTime => a.view([b]).log().neg(),
+        };
+        let out = model.forward_t(&x_t, &t_in, true)?;
+        let loss = match weight {
+            LossWeight::Uniform => (out - target).square().mean(Kind::Float),
+            LossWeight::Snr => {
+                let w = &a / (a.ones_like() - &a);
+                ((out - target).square() * w).mean(Kind::Float)
+            }
+        };
         loss.backward();
         let l = loss.double_value(&[]);
         if !l.is_finite() && resumed_from > 0 && k == resumed_from {

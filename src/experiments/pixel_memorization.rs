@@ -371,25 +371,18 @@ fn run_in(
     {
         let seed = plan_seed(p, n, replicate)?;
         let dir = root.join(model_folder(n, replicate));
-        let kept_path = dir.join(KEPT_FILE);
-        let kept = std::fs::read_to_string(&kept_path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Kept>(&t).ok())
-            .filter(|k| k.settings == p.settings_key() && k.row.n == n && k.row.seed == seed);
-        let row = match kept {
-            Some(k) => k.row,
-            None => {
-                let row = measure(p, n, replicate, seed, &dir, &orig_kde)?;
-                let text = serde_json::to_string_pretty(&Kept {
-                    settings: p.settings_key(),
-                    row: row.clone(),
+        let key = p.settings_key();
+        let row = super::kept_or_measured(
+            &dir.join(KEPT_FILE),
+            |k: &Kept| k.settings == key && k.row.n == n && k.row.seed == seed,
+            || {
+                Ok(Kept {
+                    settings: key.clone(),
+                    row: measure(p, n, replicate, seed, &dir, &orig_kde)?,
                 })
-                .expect("a measurement serializes");
-                std::fs::write(&kept_path, text + "\n")
-                    .map_err(|e| Error::io("cannot write", &kept_path, e))?;
-                row
-            }
-        };
+            },
+        )?
+        .row;
         rows.push(row);
         reporter.update(done + 1, total);
     }

@@ -262,20 +262,13 @@ fn run_in(
             let seed = model_seed(opts, k, replicate);
             let dir = model_folder(root, n, replicate);
             for &budget in &p.budgets {
-                let path = dir.join(format!("measurement-{budget}.json"));
-                let old = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<Measurement>(&t).ok())
-                    .filter(|m| m.settings == p.settings_key(seed) && m.n == n && m.seed == seed);
-                let m = match old {
-                    Some(m) => m,
-                    None => {
-                        let m = measure(p, device, n, replicate, seed, budget, &dir)?;
-                        let text = serde_json::to_string_pretty(&m).expect("a measurement serializes");
-                        crate::sweep::io::write_whole(&path, (text + "\n").as_bytes())?;
-                        m
-                    }
-                };
+                let m = super::kept_or_measured(
+                    &dir.join(format!("measurement-{budget}.json")),
+                    |m: &Measurement| {
+                        m.settings == p.settings_key(seed) && m.n == n && m.seed == seed
+                    },
+                    || measure(p, device, n, replicate, seed, budget, &dir),
+                )?;
                 kept.push(m);
                 done += 1;
                 reporter.update(done, total);

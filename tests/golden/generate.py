@@ -257,3 +257,43 @@ linear = {"divergences": div_cases, "l2_gaussian_kde": l2_cases, "elementwise_l2
 out = Path(__file__).with_name("linear.json")
 out.write_text(json.dumps(linear, indent=1) + "\n")
 print(f"wrote {sum(len(v) for v in linear.values())} cases to {out}")
+
+
+# ---- Fréchet distance between Gaussians (the FID formula) --------------------------------------
+# |μ₁ − μ₂|² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁Σ₂)^{½}, the square root of the (non-symmetric) product taken
+# as the FID reference code does, here by the Denman–Beavers iteration (no eigendecomposition; the
+# Rust code goes through Σ₁^{½} Σ₂ Σ₁^{½} and two symmetric eigendecompositions instead).
+def sqrtm_db(a, iters=60):
+    n = len(a)
+    y = [list(map(float, r)) for r in a]
+    z = [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
+    for _ in range(iters):
+        _, yi = det_inv(y)
+        _, zi = det_inv(z)
+        y, z = ([[0.5 * (y[i][j] + zi[i][j]) for j in range(n)] for i in range(n)],
+                [[0.5 * (z[i][j] + yi[i][j]) for j in range(n)] for i in range(n)])
+    return y
+
+
+def frechet(m1, s1, m2, s2):
+    root = sqrtm_db(mat_mul(s1, s2))
+    d = len(m1)
+    return (sum((a - b) ** 2 for a, b in zip(m1, m2)) + sum(s1[i][i] + s2[i][i] - 2.0 * root[i][i]
+                                                             for i in range(d)))
+
+
+fgen = lcg(5)
+frechet_cases = []
+for d in (1, 2, 3, 5, 8):
+    pair = []
+    for scale in (1.0, 0.6):
+        A = [[scale * next(fgen) + (0.9 if i == j else 0.0) for j in range(d)] for i in range(d)]
+        pair.append(([next(fgen) for _ in range(d)],
+                     [[x + (0.05 if i == j else 0.0) for j, x in enumerate(r)]
+                      for i, r in enumerate(mat_mul(A, transpose(A)))]))
+    (m1, s1), (m2, s2) = pair
+    frechet_cases.append({"mean1": m1, "cov1": s1, "mean2": m2, "cov2": s2,
+                          "frechet": frechet(m1, s1, m2, s2)})
+out = Path(__file__).with_name("frechet.json")
+out.write_text(json.dumps(frechet_cases, indent=1) + "\n")
+print(f"wrote {len(frechet_cases)} cases to {out}")

@@ -473,6 +473,28 @@ pub fn refuse_shards<E: Experiment>(opts: &RunOptions) -> Result<()> {
     Ok(())
 }
 
+/// The measurement kept at `path` when it reads back and `fits` accepts it (taken with the same
+/// settings), otherwise `measure()`'s, written to `path` whole before it is returned: how the
+/// experiments that train models keep each finished measurement beside its model, so that a run
+/// stopped half-way resumes where it stopped.
+pub fn kept_or_measured<R: serde::Serialize + serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    fits: impl Fn(&R) -> bool,
+    measure: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    let kept = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<R>(&t).ok())
+        .filter(|r| fits(r));
+    if let Some(r) = kept {
+        return Ok(r);
+    }
+    let r = measure()?;
+    let text = serde_json::to_string_pretty(&r).expect("a measurement serializes");
+    crate::sweep::io::write_whole(path, (text + "\n").as_bytes())?;
+    Ok(r)
+}
+
 /// Runs `f` in the folder that keeps an experiment's trained models: `opts.checkpoint`, or, when
 /// none is set, a fresh temporary folder removed afterwards.
 pub fn in_models_folder<E: Experiment, T>(
@@ -504,9 +526,13 @@ pub fn in_models_folder<E: Experiment, T>(
 
 /// `Err` naming `name` at the first value that repeats an earlier one (a list of sizes each of
 /// which has its own model folder and seed).
-pub fn check_each_once(name: &str, values: &[usize], what: &str) -> Result<()> {
-    for (k, &v) in values.iter().enumerate() {
-        if values[..k].contains(&v) {
+pub fn check_each_once<T: PartialEq + std::fmt::Display>(
+    name: &str,
+    values: &[T],
+    what: &str,
+) -> Result<()> {
+    for (k, v) in values.iter().enumerate() {
+        if values[..k].contains(v) {
             return Err(Error::invalid(name, v, what));
         }
     }

@@ -177,6 +177,16 @@ named!(
     "cem, cem-uniform, cem-squared, sgm or ddpm"
 );
 #[cfg(feature = "torch")]
+named!(
+    crate::experiments::cem_digits::DigitsDesign,
+    "authors or ddpm-schedule"
+);
+#[cfg(feature = "torch")]
+named!(
+    crate::experiments::cem_digits::DigitsObjective,
+    "ddpm, cem or cem-uniform"
+);
+#[cfg(feature = "torch")]
 named!(crate::trained::TrainTimes, "grid:N or log-uniform");
 #[cfg(feature = "torch")]
 choices!(crate::trained::TimeInput {
