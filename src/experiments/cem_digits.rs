@@ -162,6 +162,17 @@ impl std::fmt::Display for DigitsDesign {
     }
 }
 
+impl DigitsDesign {
+    /// What the network is given as its time: the real OU time on the authors' design (their
+    /// sampler asks it about times between and below the training ones), the index otherwise.
+    pub fn time_input(self) -> TimestepInput {
+        match self {
+            DigitsDesign::Authors => TimestepInput::OuTime,
+            DigitsDesign::DdpmSchedule => TimestepInput::Index,
+        }
+    }
+}
+
 /// The authors' smallest training time and the OU-time spacing of their training grid.
 const AUTHORS_DT: f64 = 0.01;
 /// The end of the authors' time grids, T = 10.
@@ -318,23 +329,20 @@ impl CemDigits {
     pub fn train_config(&self, objective: DigitsObjective, seed: u64) -> TrainDdpmConfig {
         let (prediction, weight) = objective.training();
         let d = TrainDdpmConfig::default();
-        let (scheduler, time_input) = match self.design {
-            DigitsDesign::DdpmSchedule => (d.scheduler.clone(), TimestepInput::Index),
+        let scheduler = match self.design {
+            DigitsDesign::DdpmSchedule => d.scheduler.clone(),
             DigitsDesign::Authors => {
                 // ᾱ_k = e^{−0.01 (k+1)}: OU times 0.01, 0.02, …, 10, drawn uniformly in training
                 let beta = 1.0 - (-AUTHORS_DT).exp();
                 let n = (AUTHORS_T / AUTHORS_DT).round() as usize;
-                (
-                    SchedulerConfig {
-                        num_train_timesteps: n,
-                        beta_start: beta,
-                        beta_end: beta,
-                        beta_schedule: "linear".into(),
-                        clip_sample: false,
-                        ..d.scheduler.clone()
-                    },
-                    TimestepInput::OuTime,
-                )
+                SchedulerConfig {
+                    num_train_timesteps: n,
+                    beta_start: beta,
+                    beta_end: beta,
+                    beta_schedule: "linear".into(),
+                    clip_sample: false,
+                    ..d.scheduler.clone()
+                }
             }
         };
         TrainDdpmConfig {
@@ -344,7 +352,7 @@ impl CemDigits {
             warmup: d.warmup.min(self.steps / 4),
             prediction_type: prediction.into(),
             loss_weight: weight.to_string(),
-            time_input: time_input.to_string(),
+            time_input: self.design.time_input().to_string(),
             seed,
             scheduler,
             ..d
@@ -565,11 +573,10 @@ struct Net<'a> {
 
 impl<'a> Net<'a> {
     fn new(p: &CemDigits, model: &'a UNet2DModel) -> Self {
-        let input = match p.design {
-            DigitsDesign::Authors => TimestepInput::OuTime,
-            DigitsDesign::DdpmSchedule => TimestepInput::Index,
-        };
-        Self { model, input }
+        Self {
+            model,
+            input: p.design.time_input(),
+        }
     }
 
     /// The output at training timestep `k`, whose cumulative ᾱ is `alpha_bar`.
@@ -656,13 +663,7 @@ pub fn kept_picture(
     zoom_factor: usize,
 ) -> Result<Picture> {
     p.check()?;
-    let root = opts.checkpoint.as_ref().ok_or_else(|| {
-        Error::invalid(
-            "checkpoint",
-            "None",
-            "set RunOptions::checkpoint so that run() keeps its models",
-        )
-    })?;
+    let root = super::kept_models_folder(opts)?;
     if replicate >= opts.trials || count == 0 {
         return Err(Error::invalid(
             "picture",

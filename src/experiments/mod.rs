@@ -13,9 +13,9 @@
 pub mod contract;
 
 pub use contract::{
-    check_each_once, check_fields, check_trials, execute, in_models_folder, kept_or_measured,
-    nonfinite_notes, refuse_shards, Entry, Experiment, Field, FieldInfo, Finished, Outcome,
-    Registered, Scalar, MAX_COUNT,
+    check_each_once, check_fields, check_trials, execute, in_models_folder, kept_models_folder,
+    kept_or_measured, nonfinite_notes, refuse_shards, Entry, Experiment, Field, FieldInfo,
+    Finished, Outcome, Registered, Scalar, MAX_COUNT,
 };
 
 /// Declares the experiment modules and the registry in one list: `module::Params`, in the order

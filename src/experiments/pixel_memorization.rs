@@ -30,7 +30,7 @@
 //! (`measurement.json`), so a run stopped half-way resumes where it stopped. Models are trained one
 //! after another (tch's generator is global; each model seeds it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use faer::Mat;
@@ -136,14 +136,13 @@ impl Outcome for PixelMemorizationOutput {
     }
 }
 
-/// A run: the parameters with what the [`RunOptions`] fix (seed, models per size, the folder) and
+/// A run: the parameters with what the [`RunOptions`] fix (seed, models per size) and
 /// the device resolved.
 struct Plan<'a> {
     p: &'a PixelMemorization,
     seed: u64,
     replicates: usize,
     device: Device,
-    workdir: Option<PathBuf>,
 }
 
 impl<'a> Plan<'a> {
@@ -155,7 +154,6 @@ impl<'a> Plan<'a> {
             seed: opts.seed,
             replicates: opts.trials,
             device: p.device.resolve()?,
-            workdir: opts.checkpoint.clone(),
         })
     }
 
@@ -292,14 +290,7 @@ pub fn kept_images(
 ) -> Result<(Tensor, Tensor)> {
     let p = &Plan::new(p, opts)?;
     let seed = plan_seed(p, n, replicate)?;
-    let root = p.workdir.as_ref().ok_or_else(|| {
-        Error::invalid(
-            "checkpoint",
-            "None",
-            "set RunOptions::checkpoint so that run() keeps its models",
-        )
-    })?;
-    let dir = root.join(model_folder(n, replicate));
+    let dir = super::kept_models_folder(opts)?.join(model_folder(n, replicate));
     check_count_at_least("count", count, 1)?;
     let model = UNet2DModel::from_dir(&dir, p.device)?;
     let gen = sample(p, &model, &dir, count, seed)?;

@@ -495,6 +495,18 @@ pub fn kept_or_measured<R: serde::Serialize + serde::de::DeserializeOwned>(
     Ok(r)
 }
 
+/// The folder in which [`in_models_folder`] kept a run's models (`opts.checkpoint`), for reading
+/// them back after the run; an error when the options set none (the run then kept nothing).
+pub fn kept_models_folder(opts: &RunOptions) -> Result<&std::path::Path> {
+    opts.checkpoint.as_deref().ok_or_else(|| {
+        Error::invalid(
+            "checkpoint",
+            "None",
+            "set RunOptions::checkpoint so that run() keeps its models",
+        )
+    })
+}
+
 /// Runs `f` in the folder that keeps an experiment's trained models: `opts.checkpoint`, or, when
 /// none is set, a fresh temporary folder removed afterwards.
 pub fn in_models_folder<E: Experiment, T>(
