@@ -18,16 +18,26 @@ t0=$(date +%s)
 phases=()  # "name seconds" for the table printed at the end
 phase_start=$t0
 phase_name=""
+# Free space where the build and rustdoc's doctest binaries go: a disk that fills up shows as
+# linker crashes (ld killed by SIGBUS) rather than as "no space left", so every phase line and the
+# table carry it.
+free_disk() {
+  df -Pk "${CARGO_TARGET_DIR:-$here/target}" "${TMPDIR:-/tmp}" 2>/dev/null \
+    | awk 'NR > 1 && !seen[$6]++ { printf "%s%.1f GiB free on %s", sep, $4 / 1048576, $6; sep = ", " }'
+}
 stamp() {
   local now; now=$(date +%s)
-  [ -n "$phase_name" ] && phases+=("$phase_name|$(( now - phase_start ))")
+  [ -n "$phase_name" ] && phases+=("$phase_name|$(( now - phase_start ))|$(free_disk)")
   phase_name="$*"; phase_start=$now
-  echo "[test $(date +%H:%M:%S), +$(( now - t0 )) s] $*"
+  echo "[test $(date +%H:%M:%S), +$(( now - t0 )) s; $(free_disk)] $*"
 }
 table() {
   stamp "end"
   echo "time per phase (load average now: $(cut -d' ' -f1-3 /proc/loadavg)):"
-  for row in "${phases[@]}"; do printf '  %-32s %6s s\n' "${row%%|*}" "${row##*|}"; done
+  for row in "${phases[@]}"; do
+    IFS='|' read -r name secs disk <<< "$row"
+    printf '  %-32s %6s s   (after it: %s)\n' "$name" "$secs" "$disk"
+  done
   printf '  %-32s %6s s\n' "total" "$(( $(date +%s) - t0 ))"
 }
 trap table EXIT
@@ -40,6 +50,8 @@ bash scripts/setup.sh --torch "${DIFFTHEORY_TORCH:-cpu}" --chromium
 source scripts/env.sh
 
 stamp "cargo test --all-features"
+# One build from scratch: incremental compilation's caches would only add 1.3 GB to target/.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo test --all-features --locked
 
 stamp "cargo doc (warnings are errors)"
