@@ -263,8 +263,8 @@ pub fn top_singular(
         flat.transpose(0, 1).reshape(s.as_slice())
     };
     let flat = |t: &Tensor| -> Tensor { t.reshape([k, -1]).transpose(0, 1) };
-    tch::manual_seed(cfg.seed);
-    let mut v = orthonormal_columns(&Tensor::randn([d, k], (x.kind(), x.device())))?;
+    let start = crate::torch::with_seed(cfg.seed, || Tensor::randn([d, k], (x.kind(), x.device())));
+    let mut v = orthonormal_columns(&start)?;
     let mut values: Vec<f64> = vec![0.0; cfg.k];
     let mut u = Tensor::zeros([1], (x.kind(), x.device()));
     let (mut iterations, mut converged) = (0, false);

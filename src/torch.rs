@@ -58,6 +58,29 @@ impl DeviceChoice {
     }
 }
 
+/// `draw()` with libtorch's global generator seeded with `seed`, under a process-wide lock: no other
+/// thread of the crate reseeds the generator or draws from it in between, so a seed gives the same
+/// tensors (initial weights, random directions) even when several threads build models at once —
+/// libtest's test threads, or a notebook's parallel loop. (Without it two trainings started
+/// together interleave their draws, and each gets weights neither seed describes.)
+pub fn with_seed<T>(seed: i64, draw: impl FnOnce() -> T) -> T {
+    with_generator(|| {
+        tch::manual_seed(seed);
+        draw()
+    })
+}
+
+/// `draw()` holding [`with_seed`]'s lock without reseeding: for draws whose values do not matter
+/// (a network's initial weights about to be replaced by loaded ones), which must still not shift
+/// the stream of a seeded draw on another thread.
+pub fn with_generator<T>(draw: impl FnOnce() -> T) -> T {
+    static GLOBAL_GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_us = GLOBAL_GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    draw()
+}
+
 /// Whether libtorch sees a CUDA device.
 pub fn cuda_available() -> bool {
     tch::Cuda::is_available()

@@ -24,7 +24,8 @@
 //! per point and shuffle them within each batch). [`TrainTimes::LogUniform`],
 //! [`TimeInput::Features`] (`u = ln(t/t_min)/ln(T/t_min)` with `sin(kπu), cos(kπu)`, k = 1..4) and
 //! [`Activation::Silu`] are this project's earlier design, kept for the ablations. Data, times and
-//! noise come from our seeded generator and the initial weights from `tch::manual_seed(seed)`, so a
+//! noise come from our seeded generator and the initial weights from tch's seeded with `seed`
+//! ([`crate::torch::with_seed`]), so a
 //! CPU run is reproducible.
 
 use std::sync::Mutex;
@@ -328,26 +329,28 @@ pub fn train<P: Posterior + ?Sized>(data: &P, config: &TrainConfig) -> Result<Sc
             ),
         ));
     }
-    tch::manual_seed(config.seed as i64);
     let vs = nn::VarStore::new(config.device);
     let root = vs.root();
-    let mut layers = Vec::with_capacity(config.depth + 1);
-    let mut width = n_in;
-    for i in 0..config.depth {
+    let layers = crate::torch::with_seed(config.seed as i64, || {
+        let mut layers = Vec::with_capacity(config.depth + 1);
+        let mut width = n_in;
+        for i in 0..config.depth {
+            layers.push(nn::linear(
+                &root / format!("l{i}"),
+                width as i64,
+                config.hidden as i64,
+                Default::default(),
+            ));
+            width = config.hidden;
+        }
         layers.push(nn::linear(
-            &root / format!("l{i}"),
+            &root / "out",
             width as i64,
-            config.hidden as i64,
+            dim as i64,
             Default::default(),
         ));
-        width = config.hidden;
-    }
-    layers.push(nn::linear(
-        &root / "out",
-        width as i64,
-        dim as i64,
-        Default::default(),
-    ));
+        layers
+    });
     let mlp = Mlp {
         _vs: vs,
         layers,

@@ -102,16 +102,86 @@ fn a_resumed_run_equals_an_unbroken_one_and_other_settings_are_refused() {
     let _ = std::fs::remove_dir_all(&base);
 }
 
+/// A kill between the renaming of the state file and the rewriting of the diffusers files leaves
+/// the folder's outputs at the previous checkpoint while its state is at the last step; the next
+/// call, with no step left to train, must bring them up to the state (it used to leave them, and
+/// the folder was read as the older model: pixel-memorization's kill test caught it). Tiny model,
+/// 3 + 6 steps, under a second.
+#[test]
+fn a_resume_with_nothing_left_to_train_rewrites_outputs_a_kill_left_behind() {
+    let base = std::env::temp_dir().join(format!("difftheory-outputs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let run = |steps| RunSettings {
+        steps,
+        device: Device::Cpu,
+        report_every: 1,
+        checkpoint_every: 100,
+    };
+    let outputs = [
+        "diffusion_pytorch_model.safetensors",
+        "config.json",
+        "scheduler_config.json",
+        "training.json",
+    ];
+    let (whole, killed, old) = (base.join("whole"), base.join("killed"), base.join("old"));
+    train_ddpm(&tiny(), &run(6), &whole, |_| {}).unwrap();
+    train_ddpm(&tiny(), &run(3), &killed, |_| {}).unwrap();
+    std::fs::create_dir_all(&old).unwrap();
+    for f in outputs {
+        std::fs::copy(killed.join(f), old.join(f)).unwrap();
+    }
+    train_ddpm(&tiny(), &run(6), &killed, |_| {}).unwrap();
+    // the kill: the state at step 6, the outputs of step 3
+    for f in outputs {
+        std::fs::copy(old.join(f), killed.join(f)).unwrap();
+    }
+    assert_eq!(
+        difftheory::diffusion::train::trained_steps(&killed).unwrap(),
+        3
+    );
+    let again = train_ddpm(&tiny(), &run(6), &killed, |_| {}).unwrap();
+    assert_eq!(again.resumed_from, 6);
+    assert_eq!(
+        difftheory::diffusion::train::trained_steps(&killed).unwrap(),
+        6
+    );
+    for f in outputs {
+        assert_eq!(
+            std::fs::read(whole.join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f} differs from the unbroken run's"
+        );
+    }
+    // a folder whose outputs are the state's is left as it is
+    let stamp = std::fs::metadata(killed.join(outputs[0]))
+        .unwrap()
+        .modified()
+        .unwrap();
+    train_ddpm(&tiny(), &run(6), &killed, |_| {}).unwrap();
+    assert_eq!(
+        std::fs::metadata(killed.join(outputs[0]))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        stamp
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
 /// Image by image, `ᾱ/(1 − ᾱ) |x₀ − f|²` equals `|ε − ε̂|²` for the ε̂ an x₀-prediction f implies
 /// (the CEM loss is the DDPM loss of the implied noise), at ᾱ from 1 − 1e-4 to 4e-5 (the DDPM
 /// schedule's ends) and for an f that is far from x₀; seed 5, in double precision.
 #[test]
 fn the_snr_weighted_x0_loss_is_the_epsilon_loss_of_the_implied_noise() {
-    tch::manual_seed(5);
     let opts = (Kind::Double, Device::Cpu);
-    let x0 = Tensor::rand([16, 1, 8, 8], opts) * 2.0 - 1.0;
-    let eps = Tensor::randn([16, 1, 8, 8], opts);
-    let f = Tensor::randn([16, 1, 8, 8], opts) * 3.0;
+    // under the crate's lock: the other tests of this binary train from seeded initial weights
+    let (x0, eps, f) = difftheory::torch::with_seed(5, || {
+        (
+            Tensor::rand([16, 1, 8, 8], opts) * 2.0 - 1.0,
+            Tensor::randn([16, 1, 8, 8], opts),
+            Tensor::randn([16, 1, 8, 8], opts) * 3.0,
+        )
+    });
     for ab in [0.9999, 0.9, 0.5, 0.1, 4e-5] {
         let x_t = &x0 * f64::sqrt(ab) + &eps * f64::sqrt(1.0 - ab);
         let pred = split_prediction(PredictionType::Sample, &f, &x_t, ab);

@@ -7,7 +7,8 @@
 //!
 //! Reproducible and resumable: step k draws its batch, timesteps and noise from our generator
 //! seeded with `task_seed(seed, k)` (never from tch's global one, which other threads may share;
-//! the initial weights come from `tch::manual_seed(seed)`), and a checkpoint holds the raw weights, Adam's moments and the
+//! the initial weights come from it seeded with `seed` under [`crate::torch::with_seed`]'s lock),
+//! and a checkpoint holds the raw weights, Adam's moments and the
 //! EMA, so a run stopped at step k and resumed gives the same weights as one that never stopped
 //! (on the CPU). The output folder is a diffusers model folder (`config.json`,
 //! `diffusion_pytorch_model.safetensors` = the EMA weights, `scheduler_config.json`) plus
@@ -230,7 +231,7 @@ pub struct TrainSummary {
     pub images_per_second: f64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct TrainingJson {
     config: TrainDdpmConfig,
     step: usize,
@@ -310,6 +311,13 @@ fn save_state(
     named.push((RECORD_KEY.into(), Tensor::from_slice(record.as_bytes())));
     named.sort_by(|a, b| a.0.cmp(&b.0));
     crate::unet::load::write_safetensors_whole(&named, &dir.join(STATE_FILE))?;
+    write_outputs(dir, ema, json)
+}
+
+/// The diffusers files a model folder is read through (the EMA weights, `config.json`,
+/// `scheduler_config.json`) and `training.json`, from the state just written or read back.
+/// `training.json` goes last: once it records the state's step, every output is that step's.
+fn write_outputs(dir: &Path, ema: &UNet2DModel, json: &TrainingJson) -> Result<()> {
     save_dir(ema.var_store(), &json.config.unet, dir)?;
     let mut sched = json.config.scheduler.clone();
     sched.prediction_type = json.config.prediction_type.clone();
@@ -342,9 +350,14 @@ pub fn train_ddpm(
     check_count_at_least("steps", run.steps, 1)?;
     let unet_cfg = cfg.unet.clone().check()?;
     let dev = run.device;
-    tch::manual_seed(cfg.seed as i64);
-    let model = UNet2DModel::new(unet_cfg.clone(), dev);
-    let mut ema = UNet2DModel::new(unet_cfg, dev);
+    // the EMA's own initial weights are drawn too (under the lock: a draw from the global
+    // generator anywhere else would shift another thread's seeded stream), then replaced
+    let (model, mut ema) = crate::torch::with_seed(cfg.seed as i64, || {
+        (
+            UNet2DModel::new(unet_cfg.clone(), dev),
+            UNet2DModel::new(unet_cfg, dev),
+        )
+    });
     ema.var_store_mut().copy(model.var_store())?;
     let mut adam: BTreeMap<String, (Tensor, Tensor)> = model
         .var_store()
@@ -417,6 +430,12 @@ pub fn train_ddpm(
             Ok(())
         })?;
         json = old;
+        // A kill after the state file was renamed into place but before the outputs were all
+        // rewritten leaves them at the previous checkpoint; a run that has no step left to train
+        // would then never rewrite them, and the folder would be read as an older model.
+        if training_record(dir).ok().flatten().as_ref() != Some(&json) {
+            write_outputs(dir, &ema, &json)?;
+        }
     } else {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
     }

@@ -63,12 +63,15 @@ pub fn time_products(
 ) -> Result<ProductTimes> {
     check_count_at_least("k", k, 1)?;
     let f = |x: &Tensor| posterior_mean_x0(model, schedule, x, t);
-    tch::manual_seed(7);
-    let x = Tensor::randn([1, shape[0], shape[1], shape[2]], (Kind::Float, device));
-    let dirs = Tensor::randn(
-        [k as i64, shape[0], shape[1], shape[2]],
-        (Kind::Float, device),
-    );
+    let (x, dirs) = crate::torch::with_seed(7, || {
+        (
+            Tensor::randn([1, shape[0], shape[1], shape[2]], (Kind::Float, device)),
+            Tensor::randn(
+                [k as i64, shape[0], shape[1], shape[2]],
+                (Kind::Float, device),
+            ),
+        )
+    });
     let time = |g: &dyn Fn() -> Result<Tensor>| -> Result<f64> {
         let _ = g()?;
         let start = Instant::now();

@@ -30,8 +30,8 @@ pub struct UNet2DModel {
 }
 
 impl UNet2DModel {
-    /// A model with freshly initialised (tch default) f32 weights on `device`; seed tch's
-    /// generator (`tch::manual_seed`) first for reproducible weights.
+    /// A model with freshly initialised (tch default) f32 weights on `device`; build it inside
+    /// [`crate::torch::with_seed`] for reproducible weights.
     pub fn new(config: ValidUNetConfig, device: Device) -> Self {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -157,7 +157,7 @@ impl UNet2DModel {
                 ),
             });
         }
-        let mut model = Self::new(config, device);
+        let mut model = crate::torch::with_generator(|| Self::new(config, device));
         super::load::load_weights(&mut model.vs, &weights)?;
         model.vs.freeze();
         Ok(model)
