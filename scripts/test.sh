@@ -22,8 +22,14 @@ phase_name=""
 # linker crashes (ld killed by SIGBUS) rather than as "no space left", so every phase line and the
 # table carry it.
 free_disk() {
-  df -Pk "${CARGO_TARGET_DIR:-$here/target}" "${TMPDIR:-/tmp}" 2>/dev/null \
-    | awk 'NR > 1 && !seen[$6]++ { printf "%s%.1f GiB free on %s", sep, $4 / 1048576, $6; sep = ", " }'
+  local p paths=()
+  for p in "${CARGO_TARGET_DIR:-$here/target}" "${TMPDIR:-/tmp}"; do
+    while [ ! -e "$p" ]; do p="$(dirname "$p")"; done  # the build folder is made by cargo later
+    paths+=("$p")
+  done
+  df -Pk "${paths[@]}" 2>/dev/null \
+    | awk 'NR > 1 && !seen[$6]++ { printf "%s%.1f GiB free on %s", sep, $4 / 1048576, $6; sep = ", " }' \
+    || true
 }
 stamp() {
   local now; now=$(date +%s)
