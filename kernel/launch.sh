@@ -19,6 +19,10 @@ while :; do
   slot=$((slot + 1))
 done
 export EVCXR_TMPDIR="$dir"
+# evcxr's build cache (kernel/evcxr/init.evcxr) tells a notebook's own cell crates from registry
+# crates by their incremental flag; CARGO_INCREMENTAL=0 in the environment removes it, cells are
+# then served from the cache as stale libraries and fail to load ("dlsym failed").
+unset CARGO_INCREMENTAL
 # Cells link libdifftheory.so (see Cargo.toml) from evcxr's deps folder; the RUNPATH rustc writes
 # is relative to that folder while evcxr loads cells from the one above, so name it here.
 export LD_LIBRARY_PATH="$dir/target/${DT_HOST:?DT_HOST is set by the kernel spec}/debug/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

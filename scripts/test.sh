@@ -56,16 +56,16 @@ bash scripts/setup.sh --torch "${DIFFTHEORY_TORCH:-cpu}" --chromium
 source scripts/env.sh
 
 stamp "cargo test --all-features"
-# One build from scratch: incremental compilation's caches would only add 1.3 GB to target/.
-export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-cargo test --all-features --locked
+# One build from scratch: incremental compilation's caches would only add 1.3 GB to target/. Only
+# for this command and cargo doc: never exported, since the kernel must not see it (kernel/launch.sh).
+CARGO_INCREMENTAL=0 cargo test --all-features --locked
 
 stamp "cargo doc (warnings are errors)"
 # Cost: rustdoc needs the dependencies checked in metadata mode, which the test build does not
 # share: 10.0 CPU-minutes alone in a fresh target folder (user 9 min 15 s + sys 45 s on the 2-core
 # development machine); right after the test build of a clean clone it took 90 s of wall time
 # (the build scripts and proc macros are shared). Seconds when warm.
-RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --locked
+CARGO_INCREMENTAL=0 RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --locked
 
 stamp "slurm (single-node cluster)"
 # Cost: apt-get install slurm-wlm munge 13 s on a machine without them, the four scenarios 42 s
