@@ -67,16 +67,26 @@ fn weights(dir: &std::path::Path) -> Vec<(String, Tensor)> {
     w
 }
 
-#[test]
-fn a_resumed_run_equals_an_unbroken_one_and_other_settings_are_refused() {
-    let base = std::env::temp_dir().join(format!("difftheory-train-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let run = |steps| RunSettings {
+/// `steps` steps on the CPU, a report at each, the state saved only at the end.
+fn run(steps: usize) -> RunSettings {
+    RunSettings {
         steps,
         device: Device::Cpu,
         report_every: 1,
         checkpoint_every: 100,
-    };
+    }
+}
+
+/// A fresh scratch folder for one test.
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let base = std::env::temp_dir().join(format!("difftheory-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    base
+}
+
+#[test]
+fn a_resumed_run_equals_an_unbroken_one_and_other_settings_are_refused() {
+    let base = scratch("train");
     let mut losses = Vec::new();
     let whole = train_ddpm(&tiny(), &run(6), &base.join("a"), |p| losses.push(p.loss)).unwrap();
     assert_eq!(whole.steps, 6);
@@ -109,14 +119,7 @@ fn a_resumed_run_equals_an_unbroken_one_and_other_settings_are_refused() {
 /// 3 + 6 steps, under a second.
 #[test]
 fn a_resume_with_nothing_left_to_train_rewrites_outputs_a_kill_left_behind() {
-    let base = std::env::temp_dir().join(format!("difftheory-outputs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let run = |steps| RunSettings {
-        steps,
-        device: Device::Cpu,
-        report_every: 1,
-        checkpoint_every: 100,
-    };
+    let base = scratch("outputs");
     let outputs = [
         "diffusion_pytorch_model.safetensors",
         "config.json",
@@ -197,14 +200,8 @@ fn the_snr_weighted_x0_loss_is_the_epsilon_loss_of_the_implied_noise() {
 
 #[test]
 fn the_loss_weight_and_time_input_reach_training_and_old_folders_read_as_before() {
-    let base = std::env::temp_dir().join(format!("difftheory-weight-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let run = RunSettings {
-        steps: 2,
-        device: Device::Cpu,
-        report_every: 1,
-        checkpoint_every: 100,
-    };
+    let base = scratch("weight");
+    let run = run(2);
     let x0 = |w: &str| TrainDdpmConfig {
         prediction_type: "sample".into(),
         loss_weight: w.into(),
