@@ -15,7 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 t0=$(date +%s)
-phases=()  # "name seconds" for the table printed at the end
+phases=()  # "name|seconds|free disk after it" for the table printed at the end
 phase_start=$t0
 phase_name=""
 # Free space where the build and rustdoc's doctest binaries go: a disk that fills up shows as
@@ -32,10 +32,10 @@ free_disk() {
     || true
 }
 stamp() {
-  local now; now=$(date +%s)
-  [ -n "$phase_name" ] && phases+=("$phase_name|$(( now - phase_start ))|$(free_disk)")
+  local now disk; now=$(date +%s); disk=$(free_disk)
+  [ -n "$phase_name" ] && phases+=("$phase_name|$(( now - phase_start ))|$disk")
   phase_name="$*"; phase_start=$now
-  echo "[test $(date +%H:%M:%S), +$(( now - t0 )) s; $(free_disk)] $*"
+  echo "[test $(date +%H:%M:%S), +$(( now - t0 )) s; $disk] $*"
 }
 table() {
   stamp "end"

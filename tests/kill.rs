@@ -34,7 +34,7 @@ struct Kills {
     finished_early: usize,
     /// Temporary files left by writes the kills interrupted.
     interrupted_writes: usize,
-    /// The window the kills were drawn in at the end.
+    /// The window each kill's delay is drawn in (it may narrow; its last value is reported).
     window: Duration,
 }
 
@@ -77,7 +77,7 @@ fn kill_and_resume(
     args: &[String],
     watch: &Path,
     kills: usize,
-    mut window: Duration,
+    window: Duration,
     seed: u64,
 ) -> Kills {
     let mut rng = rng_from_seed(seed);
@@ -96,7 +96,7 @@ fn kill_and_resume(
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let delay = window.mul_f64(rng.random::<f64>());
+        let delay = k.window.mul_f64(rng.random::<f64>());
         let start = Instant::now();
         let mut done = None;
         while start.elapsed() < delay {
@@ -115,8 +115,7 @@ fn kill_and_resume(
                 );
                 k.finished_early += 1;
                 if fresh {
-                    window = window.min(start.elapsed());
-                    k.window = window;
+                    k.window = k.window.min(start.elapsed());
                 }
                 fresh = true;
                 // the work is complete: start again from an empty folder, so that every kill
